@@ -185,6 +185,10 @@ class ChatClient:
 
         self.link.post(apply)
 
+    def call_later(self, delay: float, fn: Callable[[], None]) -> None:
+        """Run `fn` on the client's thread after `delay` seconds."""
+        self.link.call_at(self._clock() + delay, fn)
+
     def set_online(self, online: bool) -> None:
         """Go offline (disconnect; messages wait as SENT) or come back online."""
         self.link.set_online(online)

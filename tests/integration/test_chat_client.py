@@ -117,7 +117,7 @@ def test_two_clients_reach_delivered_then_read_and_log_every_transition(
     read = next(c for c in alice_seen.changes if c.new is DeliveryState.READ)
     assert read.since_sent is not None and read.since_delivered is not None
     frame = log.to_dataframe()
-    assert list(frame[frame.message_id == message_id].new) == ["SENT", "DELIVERED", "READ"]
+    assert list(frame[frame.message_id == message_id].state) == ["sent", "delivered", "read"]
     log.close()
 
 

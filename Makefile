@@ -35,7 +35,11 @@ serve: venv
 server: venv
 	$(BIN)/doubletick server
 
+# The delivery core's rules are guarded by 100% branch coverage of its unit tests; then the
+# whole suite runs (unit, integration with real servers and clients, browser, notebooks).
 test: venv node
+	$(BIN)/python -m pytest tests/unit/delivery -q --no-header -p no:cacheprovider \
+		--cov=doubletick.delivery --cov-branch --cov-fail-under=100 --cov-report=term-missing:skip-covered
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv

@@ -1,0 +1,237 @@
+"""Configuration of the local server: apps and every limit, with Pusher's defaults.
+
+A config file is TOML: an optional `[server]` table and one `[[apps]]` table per app, with
+the field names of `ServerConfig` and `AppConfig`::
+
+    [server]
+    max_send_buffer_bytes = 1048576
+
+    [[apps]]
+    app_id = "1"
+    key = "app-key"
+    secret = "app-secret"
+    webhook_urls = ["http://127.0.0.1:8000/pusher/webhooks"]
+    max_client_events_per_second = 10
+
+Every value is checked when the dataclass is built; a bad one raises `ConfigError` with a
+message naming the setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from doubletick.protocol.connection import ConnectionLimits
+
+_APP_ID_RE = re.compile(r"[0-9]+")
+_KEY_RE = re.compile(r"[-a-zA-Z0-9_.]+")
+
+
+class ConfigError(ValueError):
+    """A setting is missing, unknown or out of range."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppConfig:
+    """One Pusher app: credentials, switches, webhooks and per-app limits.
+
+    Limits default to Pusher's service (PROTOCOL.md section 14); 0 means "no limit" where
+    noted. Client events are enabled by default (it is a local development server).
+    """
+
+    app_id: str = "1"  # digits only: the Python SDK refuses anything else
+    key: str = "app-key"
+    secret: str = "app-secret"
+    enabled: bool = True
+    webhook_urls: tuple[str, ...] = ()
+    client_events_enabled: bool = True
+    max_client_events_per_second: int = 10  # 0 = unlimited
+    max_connections: int = 0  # 0 = unlimited; over it: 4004
+    activity_timeout: int = 120  # seconds, sent in connection_established
+    pong_timeout: float = 30.0  # seconds to answer a server ping, else close 4201
+    max_channel_name_length: int = 200
+    max_event_name_length: int = 200
+    max_event_payload_bytes: int = 10_240
+    max_channels_per_event: int = 100
+    max_batch_size: int = 10
+    max_presence_members: int = 100
+    max_presence_user_info_bytes: int = 1_024
+    max_presence_user_id_length: int = 128
+    max_user_id_length: int = 200
+    max_watchlist_size: int = 100
+    cache_ttl_seconds: float = 1_800.0
+    subscription_count_events: bool = False  # Pusher's "subscription counting" switch
+    webhook_delay_seconds: float = 3.0  # channel_vacated / member_removed delay
+    webhook_batch_seconds: float = 0.05
+
+    def __post_init__(self) -> None:
+        _check_app(self)
+
+    def connection_limits(self) -> ConnectionLimits:
+        """The part of this config the per-connection state machine enforces."""
+        return ConnectionLimits(
+            activity_timeout=self.activity_timeout,
+            pong_timeout=self.pong_timeout,
+            max_channel_name_length=self.max_channel_name_length,
+            max_event_name_length=self.max_event_name_length,
+            max_event_payload_bytes=self.max_event_payload_bytes,
+            client_events_enabled=self.client_events_enabled,
+            max_client_events_per_second=self.max_client_events_per_second,
+            max_presence_user_info_bytes=self.max_presence_user_info_bytes,
+            max_presence_user_id_length=self.max_presence_user_id_length,
+            max_user_id_length=self.max_user_id_length,
+            max_watchlist_size=self.max_watchlist_size,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """The whole server: its apps and the limits that protect the process."""
+
+    apps: tuple[AppConfig, ...] = field(default_factory=lambda: (AppConfig(),))
+    max_frame_bytes: int = 102_400  # larger WebSocket messages close the socket (1009)
+    max_send_buffer_bytes: int = 1_048_576  # a client further behind is closed with 4100
+    max_request_body_bytes: int = 1_048_576  # REST bodies; larger: 413
+    shutdown_timeout: float = 5.0
+    webhook_timeout: float = 5.0  # per POST
+    webhook_max_retry_seconds: float = 300.0  # give up retrying a batch after this
+    webhook_queue_size: int = 10_000  # events waiting per app; beyond it new ones drop
+
+    def __post_init__(self) -> None:
+        _check_server(self)
+
+    def app_by_key(self, key: str) -> AppConfig | None:
+        return next((app for app in self.apps if app.key == key), None)
+
+    def app_by_id(self, app_id: str) -> AppConfig | None:
+        return next((app for app in self.apps if app.app_id == app_id), None)
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def load_config(path: str | Path) -> ServerConfig:
+    """Read a TOML config file. Raises ConfigError with the file name in the message."""
+    try:
+        with open(path, "rb") as file:
+            document = tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    try:
+        return config_from_mapping(document)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def config_from_mapping(document: Mapping[str, Any]) -> ServerConfig:
+    """Build a ServerConfig from a parsed document (`[server]` and `[[apps]]`)."""
+    _reject_unknown(document, {"server", "apps"}, "top level")
+    server = document.get("server", {})
+    if not isinstance(server, dict):
+        raise ConfigError("[server] must be a table")
+    apps = document.get("apps", [{}])
+    if not isinstance(apps, list) or not all(isinstance(app, dict) for app in apps):
+        raise ConfigError("apps must be an array of tables ([[apps]])")
+    built = tuple(_build(AppConfig, app, f"apps[{index}]") for index, app in enumerate(apps))
+    config: ServerConfig = _build(ServerConfig, {**server, "apps": built}, "[server]")
+    return config
+
+
+def _build(cls: Any, values: Mapping[str, Any], where: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    _reject_unknown(values, set(known), where)
+    converted = {
+        name: _convert(known[name].type, value, f"{where}.{name}", name)
+        for name, value in values.items()
+    }
+    try:
+        return cls(**converted)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _reject_unknown(values: Mapping[str, Any], known: set[str], where: str) -> None:
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})"
+        )
+
+
+def _convert(type_name: object, value: Any, where: str, name: str) -> Any:
+    if name == "apps":
+        return value
+    if type_name == "bool":
+        ok = isinstance(value, bool)
+    elif type_name == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif type_name == "float":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif type_name == "str":
+        ok = isinstance(value, str | int) and not isinstance(value, bool)
+        value = str(value) if ok else value
+    else:  # tuple[str, ...]
+        ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+        value = tuple(value) if ok else value
+    if not ok:
+        raise ConfigError(f"{where} must be of type {type_name}, got {value!r}")
+    return value
+
+
+# --- validation ---------------------------------------------------------------------------
+
+_NON_NEGATIVE = ("max_client_events_per_second", "max_connections", "webhook_delay_seconds")
+_ZERO_ALLOWED = set(_NON_NEGATIVE) | {"webhook_batch_seconds"}
+
+
+def _check_app(app: AppConfig) -> None:
+    if not _APP_ID_RE.fullmatch(app.app_id):
+        raise ConfigError(
+            f"app_id must be digits only (the Python SDK requires it), got {app.app_id!r}"
+        )
+    if not _KEY_RE.fullmatch(app.key):
+        raise ConfigError(f"key must be letters, digits, '-', '_' or '.', got {app.key!r}")
+    if not app.secret:
+        raise ConfigError("secret must not be empty")
+    for url in app.webhook_urls:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"webhook url must start with http:// or https://, got {url!r}")
+    for f in dataclasses.fields(app):
+        value = getattr(app, f.name)
+        if f.type in {"int", "float"}:
+            _check_number(f.name, value, allow_zero=f.name in _ZERO_ALLOWED)
+
+
+def _check_server(config: ServerConfig) -> None:
+    if not config.apps:
+        raise ConfigError("at least one app is needed")
+    for attribute in ("app_id", "key"):
+        values = [getattr(app, attribute) for app in config.apps]
+        duplicates = sorted({v for v in values if values.count(v) > 1})
+        if duplicates:
+            raise ConfigError(f"two apps share the {attribute} {duplicates[0]!r}")
+    for f in dataclasses.fields(config):
+        if f.type in {"int", "float"}:
+            _check_number(f.name, getattr(config, f.name), allow_zero=False)
+
+
+def _check_number(name: str, value: float, *, allow_zero: bool) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{name} must be {bound}, got {value}")
+
+
+def replace_app(config: ServerConfig, index: int = 0, **changes: Any) -> ServerConfig:
+    """A copy of `config` with some settings of one app changed (validated)."""
+    apps = list(config.apps)
+    apps[index] = dataclasses.replace(apps[index], **changes)
+    return dataclasses.replace(config, apps=tuple(apps))

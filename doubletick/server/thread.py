@@ -1,0 +1,104 @@
+"""The server on its own event loop in a daemon thread: for the dashboard, notebooks, tests
+and benchmarks, which want a real server next to synchronous code."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from types import TracebackType
+
+from doubletick.server.app import RunningServer, ServerInfo, start_server
+from doubletick.server.config import ServerConfig
+
+_START_TIMEOUT = 30.0
+
+
+class ServerThread:
+    """Run a server in a background thread.
+
+    `start()` returns once it listens; `info` says where. `stop()` shuts it down gracefully
+    (clients get 4200 and reconnect) and joins the thread; `restart()` stops and starts
+    again on the same port, so clients find it again. Also a context manager.
+    """
+
+    def __init__(
+        self, config: ServerConfig | None = None, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.config = config or ServerConfig()
+        self.host = host
+        self.port = port
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._server: RunningServer | None = None
+        self._stop_event: asyncio.Event | None = None
+
+    @property
+    def info(self) -> ServerInfo:
+        if self._server is None:
+            raise RuntimeError("the server is not running: call start() first")
+        return self._server.info
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> ServerInfo:
+        if self._thread is not None:
+            raise RuntimeError("the server is already running")
+        started: concurrent.futures.Future[RunningServer] = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=self._run, args=(started,), name="doubletick-server", daemon=True
+        )
+        self._thread.start()
+        try:
+            self._server = started.result(timeout=_START_TIMEOUT)
+        except BaseException:
+            self._thread.join(_START_TIMEOUT)
+            self._thread = None
+            raise
+        self.port = self._server.info.port  # a restart binds the same port
+        return self._server.info
+
+    def stop(self) -> None:
+        thread, loop, stop_event = self._thread, self._loop, self._stop_event
+        if thread is None or loop is None or stop_event is None:
+            return
+        loop.call_soon_threadsafe(stop_event.set)
+        thread.join()
+        self._thread = self._loop = self._server = self._stop_event = None
+
+    def restart(self) -> ServerInfo:
+        self.stop()
+        return self.start()
+
+    def _run(self, started: concurrent.futures.Future[RunningServer]) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._serve(started))
+        finally:
+            loop.close()
+
+    async def _serve(self, started: concurrent.futures.Future[RunningServer]) -> None:
+        self._stop_event = asyncio.Event()
+        try:
+            server = await start_server(self.config, self.host, self.port)
+        except BaseException as exc:
+            started.set_exception(exc)
+            return
+        started.set_result(server)
+        await self._stop_event.wait()
+        await server.stop()
+
+    def __enter__(self) -> ServerThread:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -61,7 +61,7 @@ class Subscription:
 class User:
     """Who a client says it is (presence channel_data, sign-in)."""
 
-    user_id: str
+    user_id: str | int  # an int goes out as a JSON number, as Pusher's docs example does
     user_info: Any = None
 
 
@@ -254,19 +254,31 @@ class PysherClient:
         return self._established
 
     def close(self) -> None:
+        self.start_closing()
+        self.finish_closing()
+
+    def start_closing(self) -> None:
+        """Close the socket and stop pysher from reconnecting (CLIENTS.md bug 2)."""
         if self.pusher is None:
             return
         connection = self.pusher.connection
-        connection.disconnect_called = True  # CLIENTS.md bug 2: no reconnect storm
+        connection.disconnect_called = True
         connection.needs_reconnect = False
-        deadline = time.monotonic() + 5
+        if connection.socket is not None:
+            try:
+                connection.socket.close()
+            except Exception:  # already gone is closed enough
+                log.debug("closing pysher's socket failed", exc_info=True)
+
+    def finish_closing(self, timeout: float = 5.0) -> None:
+        """Wait for pysher's thread (its select wakes every 0.5 s at most)."""
+        if self.pusher is None:
+            return
+        connection = self.pusher.connection
+        deadline = time.monotonic() + timeout
         while connection.is_alive() and time.monotonic() < deadline:
-            if connection.socket is not None:
-                try:
-                    connection.socket.close()
-                except Exception:  # already gone is closed enough
-                    log.debug("closing pysher's socket failed", exc_info=True)
             connection.join(0.1)
+            self.start_closing()  # websocket-client resets its run flag while starting
 
 
 # --- pusher-js ----------------------------------------------------------------------------
@@ -294,7 +306,10 @@ class PusherJsClient:
         self._options = options
         headers: dict[str, str] = {}
         if user is not None:
-            headers = {"X-User-Id": user.user_id, "X-User-Info": json.dumps(user.user_info)}
+            headers = {
+                "X-User-Id": json.dumps(user.user_id),
+                "X-User-Info": json.dumps(user.user_info),
+            }
         self._auth = {
             "channelAuthorization": {"endpoint": backend.channel_auth_url, "headers": headers},
             "userAuthentication": {"endpoint": backend.user_auth_url, "headers": headers},
@@ -472,7 +487,13 @@ class ClientFactory:
 
     def close_all(self) -> None:
         for client in self.made:
-            client.close()
+            if isinstance(client, PysherClient):
+                client.start_closing()  # all at once: each may take one select timeout
+            else:
+                client.close()
+        for client in self.made:
+            if isinstance(client, PysherClient):
+                client.finish_closing()
 
 
 _barriers = itertools.count(1)

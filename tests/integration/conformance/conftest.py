@@ -40,8 +40,14 @@ ClientsFor = Callable[[ServerInfo], ClientFactory]
 
 
 @pytest.fixture(params=CLIENT_KINDS)
-def clients_for(request: pytest.FixtureRequest, backend: AppBackend) -> Iterator[ClientsFor]:
-    """`clients_for(server)`: a factory of connected clients of the kind under test."""
+def clients_for(
+    request: pytest.FixtureRequest, backend: AppBackend, pusher_server_factory: object
+) -> Iterator[ClientsFor]:
+    """`clients_for(server)`: a factory of connected clients of the kind under test.
+
+    Depends on `pusher_server_factory` so that its clients close before the servers stop
+    (a pusher-js client of a stopped server would keep reconnecting in the shared driver).
+    """
     made: list[ClientFactory] = []
     js = request.getfixturevalue("js_driver") if request.param == "pusher-js" else None
 

@@ -95,7 +95,7 @@ class AppBackend:
         channel_data = None
         if channel.startswith("presence-"):
             channel_data = json.dumps(
-                {"user_id": request.headers["X-User-Id"], "user_info": _user_info(request)}
+                {"user_id": _user_id(request), "user_info": _user_info(request)}
             )
             answer["channel_data"] = channel_data
         if channel.startswith("private-encrypted-"):
@@ -107,7 +107,7 @@ class AppBackend:
     async def handle_user_auth(self, request: web.Request) -> web.Response:
         form = await request.post()
         socket_id = str(form["socket_id"])
-        user = {"id": request.headers["X-User-Id"], "user_info": _user_info(request)}
+        user = {"id": _user_id(request), "user_info": _user_info(request)}
         user_data = json.dumps(user)
         auth = signing.user_auth(self.key, self.secret, socket_id, user_data)
         return web.json_response({"auth": auth, "user_data": user_data})
@@ -117,6 +117,10 @@ class AppBackend:
         with self._lock:
             self.webhooks.append(hook)
         return web.json_response({})
+
+
+def _user_id(request: web.Request) -> Any:
+    return json.loads(request.headers["X-User-Id"])
 
 
 def _user_info(request: web.Request) -> Any:

@@ -48,6 +48,7 @@ class WebhookSender:
         self._delayed: dict[tuple[str, ...], tuple[asyncio.TimerHandle, WebhookEvent]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._dropped = 0
+        self._closing = False  # shutting down: one attempt per batch, no retries
 
     @property
     def enabled(self) -> bool:
@@ -152,7 +153,7 @@ class WebhookSender:
         delay = _FIRST_BACKOFF_SECONDS
         try:
             while not await self._post(url, body, headers):
-                if time.monotonic() + delay > deadline:
+                if self._closing or time.monotonic() + delay > deadline:
                     log.warning("webhook to %s: giving up on %d events", url, count)
                     return
                 await asyncio.sleep(delay)  # backoff between retries
@@ -176,7 +177,9 @@ class WebhookSender:
     # -- shutdown --------------------------------------------------------------------------
 
     async def close(self, grace: float) -> None:
-        """Send what is waiting (delayed events at once), wait up to `grace` seconds, then stop."""
+        """Send what is waiting (delayed events at once, one attempt, no more retries), wait
+        up to `grace` seconds, then stop."""
+        self._closing = True
         for key in list(self._delayed):
             handle, event = self._delayed.pop(key)
             handle.cancel()

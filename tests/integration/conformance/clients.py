@@ -107,6 +107,12 @@ class PysherClient:
         self.pusher: Any = None
 
     def connect(self, channels: tuple[str, ...] = ()) -> str:
+        self.start(channels)
+        self._wait(lambda: self._established > 0, "connection_established")
+        return self.socket_id
+
+    def start(self, channels: tuple[str, ...] = ()) -> None:
+        """Start connecting; do not wait (for connections the server refuses)."""
         user_data = None
         if self._user is not None:
             user_data = {"user_id": self._user.user_id, "user_info": self._user.user_info}
@@ -127,8 +133,6 @@ class PysherClient:
         connection._on_close = lambda *args: self._observe_close(on_close, args)
         connection.bind("pusher:connection_established", self._on_established)
         self.pusher.connect()
-        self._wait(lambda: self._established > 0, "connection_established")
-        return self.socket_id
 
     # Runs on pysher's thread: must never raise (CLIENTS.md bug 5).
     def _on_established(self, data: Any) -> None:
@@ -327,8 +331,8 @@ class PusherJsClient:
             self.js.send("subscribe", client=self.name, channel=channel)
         return self.socket_id
 
-    def connect_failing(self) -> None:
-        """Start connecting without waiting for "connected" (for refused connections)."""
+    def start(self, channels: tuple[str, ...] = ()) -> None:
+        """Start connecting; do not wait (for connections the server refuses)."""
         self._connected_at = self.js.mark()
         options = {**self._auth, **self._options}
         self.js.connect(

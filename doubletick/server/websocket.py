@@ -134,14 +134,26 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         timeout=_CLOSE_TIMEOUT,
     )
     await ws.prepare(request)
+    try:
+        await _run(request, ws, state, key)
+    except Exception:  # after the upgrade an HTTP error page is no answer: close the socket
+        log.exception("WebSocket %s failed", request.path)
+        await ws.close(code=1011, message=b"internal server error")
+    return ws
+
+
+async def _run(
+    request: web.Request, ws: web.WebSocketResponse, state: ServerState, key: str
+) -> None:
     refused = handshake_error(state, key, request.query)
     if refused is not None:
         code, message = refused
         await ws.send_str(frames.error(code, message))
         await ws.close(code=code, message=message.encode())
-        return ws
-    transport = request.transport
-    assert isinstance(transport, asyncio.Transport)
+        return
+    if request.transport is None:  # the client went away during the upgrade
+        return
+    transport = request.transport  # on uvloop not an asyncio.Transport subclass: duck-typed
     runtime = state.by_key[key]
     peer = WsPeer(ws, transport, runtime.new_connection(), state)
     runtime.connect(peer, time.monotonic())
@@ -149,7 +161,6 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
         await _serve(ws, peer, runtime)
     finally:
         runtime.disconnect(peer)
-    return ws
 
 
 async def _serve(ws: web.WebSocketResponse, peer: WsPeer, runtime: AppRuntime) -> None:

@@ -12,7 +12,6 @@ import socket
 import struct
 import sys
 
-import aiohttp
 import pytest
 
 from doubletick.server import AppConfig, ServerConfig, ServerInfo, ServerThread
@@ -144,7 +143,9 @@ def test_a_client_that_stops_reading_is_closed_with_4100(
 @pytest.mark.parametrize(
     "command", [["-m", "doubletick.server"], ["-m", "doubletick.cli", "server"]]
 )
-async def test_the_cli_prints_one_ready_line_and_exits_zero_on_sigterm(command: list[str]) -> None:
+async def test_the_cli_prints_one_ready_line_serves_and_exits_zero_on_sigterm(
+    command: list[str], ws_client: ClientFactory
+) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable, *command, "--port", "0", stdout=asyncio.subprocess.PIPE
     )
@@ -152,11 +153,11 @@ async def test_the_cli_prints_one_ready_line_and_exits_zero_on_sigterm(command: 
     line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
     match = READY_RE.fullmatch(line)
     assert match, line
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(f"http://127.0.0.1:{match.group(1)}/health") as response,
-    ):
-        assert response.status == 200
+    info = ServerInfo("127.0.0.1", int(match.group(1)), "1", "app-key", "app-secret")
+    client = await ws_client(info)  # the CLI runs on uvloop when it is installed
+    await client.subscribe("news")
+    await asyncio.to_thread(sdk(info).trigger, "news", "update", "x")
+    assert (await client.expect("update"))["data"] == "x"
     process.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(process.wait(), 30) == 0
     assert await process.stdout.read() == b""

@@ -1,0 +1,369 @@
+"""The dashboard's views: they watch the stores and render; every decision is in the stores.
+
+ChatMessage is heavy (about 34 Panel objects, ~60 ms to build and attach here), so a chat
+pane draws at most `render_rate` new messages per second (the newest win) and keeps the
+newest `max_rendered`; ticks of drawn messages update in place.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+import pandas as pd
+import panel as pn
+import param
+from bokeh.models import ColumnDataSource, HoverTool
+from bokeh.plotting import figure
+
+from app.inspector import BOTH, InspectorStore
+from app.latency import KINDS, LatencyStore
+from app.latency import empty_columns as empty_points
+from app.stores import ChatStore, DashboardStore, MessageItem
+from app.ticks import GREY, tick_html
+
+LATENCY_SOURCE = "latency_source"  # Bokeh model names the tests read
+LATENCY_PLOT = "latency_plot"
+FRAMES_TABLE = "frames_table"
+AVATARS = {"Alice": "A", "Bob": "B"}
+
+
+class RenderBudget:
+    """A token bucket of messages a pane may still draw: `rate` per second, `burst` at once."""
+
+    def __init__(self, rate: float, burst: int, clock: Any = time.monotonic) -> None:
+        self.rate, self.burst, self._clock = rate, burst, clock
+        self._tokens, self._at = float(burst), clock()
+
+    def take(self, wanted: int) -> int:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        granted = min(wanted, int(self._tokens))
+        self._tokens -= granted
+        return granted
+
+
+def header_html(name: str, peer: str, online: bool, typing: bool, connection: str) -> str:
+    dot = "#25d366" if online else GREY
+    status = "typing…" if typing and online else "online" if online else "offline"
+    return (
+        f'<div class="dt-header" style="display:flex;gap:10px;align-items:baseline">'
+        f"<b>{html.escape(name)}</b><span>chatting with {html.escape(peer)}:</span>"
+        f'<span class="dt-peer" data-online="{str(online).lower()}" style="color:{dot}">'
+        f"● {status}</span>"
+        f'<span style="margin-left:auto;color:{GREY};font-size:12px">connection: '
+        f'<span class="dt-connection">{html.escape(connection)}</span></span></div>'
+    )
+
+
+class ChatPane(pn.viewable.Viewer):
+    """One user's chat: the peer's presence in the header, a ChatFeed, an input, switches."""
+
+    store = param.ClassSelector(class_=ChatStore)
+    max_rendered = param.Integer(default=15, bounds=(1, None))
+    render_rate = param.Number(default=3.0, bounds=(0.1, None), doc="new messages drawn per s")
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        store = self.store
+        self._budget = RenderBudget(self.render_rate, burst=2 * int(self.render_rate) or 1)
+        self._drawn: dict[str, tuple[pn.chat.ChatMessage, Any]] = {}
+        self._order: list[str] = []
+        self._undrawn = 0
+        self._skipped: set[str] = set()
+        self.header = pn.pane.HTML(
+            pn.bind(
+                header_html,
+                store.param.display_name,
+                store.param.peer_name,
+                store.param.peer_online,
+                store.param.peer_typing,
+                store.param.connection,
+            ),
+            sizing_mode="stretch_width",
+            margin=(5, 10),
+        )
+        self.feed = pn.chat.ChatFeed(
+            height=380, sizing_mode="stretch_width", show_activity_dot=False
+        )
+        self.input = pn.widgets.TextInput(
+            placeholder=f"Message as {store.display_name}", sizing_mode="stretch_width"
+        )
+        self.send_button = pn.widgets.Button(name="Send", button_type="primary", width=80)
+        self.shown = pn.pane.HTML("", margin=(0, 10), styles={"color": GREY, "font-size": "12px"})
+        self.send_button.on_click(self._send)
+        self.input.param.watch(self._send, "enter_pressed")
+        self.input.param.watch(self._typed, "value_input")
+        store.param.watch(self._sync, "messages")
+
+    def controls(self) -> pn.viewable.Viewable:
+        store = self.store
+        retry = pn.widgets.Button(name="Retry failed", button_type="light", width=110)
+        retry.on_click(lambda _: store.retry_failed())
+        return pn.Column(
+            pn.Row(
+                pn.widgets.Checkbox.from_param(store.param.online, name="Online"),
+                pn.widgets.Checkbox.from_param(store.param.read_receipts, name="Read receipts"),
+                retry,
+            ),
+            pn.widgets.RadioButtonGroup.from_param(
+                store.param.chat_open,
+                options={"Chat open (reads at once)": True, "In background": False},
+                button_type="default",
+            ),
+            pn.Row(
+                pn.widgets.FloatSlider.from_param(
+                    store.param.delay_ms, name="Delay (ms)", start=0, end=2000, step=10
+                ),
+                pn.widgets.FloatSlider.from_param(
+                    store.param.jitter_ms, name="Jitter (ms)", start=0, end=1000, step=10
+                ),
+            ),
+        )
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(
+            self.header,
+            self.feed,
+            self.shown,
+            pn.Row(self.input, self.send_button, sizing_mode="stretch_width"),
+            self.controls(),
+            sizing_mode="stretch_width",
+            styles={"border": "1px solid #e0e0e0", "border-radius": "8px"},
+        )
+
+    def _send(self, _: object) -> None:
+        text = self.input.value_input or self.input.value
+        if self.store.send(text or "") is not None:
+            self.input.param.update(value="", value_input="")
+
+    def _typed(self, event: param.parameterized.Event) -> None:
+        if event.new:
+            self.store.typing()
+
+    def _sync(self, _: object) -> None:
+        """Draw new items (within the budget), forget items the store dropped."""
+        items = self.store.messages
+        present = {item.message_id for item in items}
+        for message_id in [m for m in self._order if m not in present]:
+            self._forget(message_id)
+        self._skipped &= present
+        seen = self._drawn.keys() | self._skipped
+        new = [item for item in items if item.message_id not in seen]
+        granted = self._budget.take(min(len(new), self.max_rendered))
+        drawn = new[len(new) - granted :] if granted else []
+        self._skipped.update(i.message_id for i in new[: len(new) - granted])
+        self._undrawn += len(new) - granted
+        for item in drawn:
+            self._draw(item)
+        for message_id in self._order[: -self.max_rendered]:
+            self._forget(message_id)
+        self.feed.objects = [self._drawn[m][0] for m in self._order]
+        self._show_counts(len(items))
+
+    def _draw(self, item: MessageItem) -> None:
+        footer, watcher = [], None
+        if item.own:
+            tick = pn.pane.HTML(tick_html(item), margin=0)
+            footer = [tick]
+            watcher = item.param.watch(_retick(item, tick), ["state", "steps", "failure"])
+        message = pn.chat.ChatMessage(
+            item.text,
+            user=item.author,
+            avatar=AVATARS.get(item.author, item.author[:1]),
+            footer_objects=footer,
+            show_reaction_icons=False,
+            show_copy_icon=False,
+            show_edit_icon=False,
+            show_activity_dot=False,
+        )
+        self._drawn[item.message_id] = (message, (item, watcher))
+        self._order.append(item.message_id)
+
+    def _forget(self, message_id: str) -> None:
+        _, (item, watcher) = self._drawn.pop(message_id)
+        if watcher is not None:
+            item.param.unwatch(watcher)
+        self._order.remove(message_id)
+
+    def _show_counts(self, kept: int) -> None:
+        if self._undrawn:
+            self.shown.object = (
+                f"showing the newest {len(self._order)} messages; {self._undrawn} arrived "
+                f"faster than drawn (at most {self.render_rate:g} per second)"
+            )
+
+
+def _retick(item: MessageItem, tick: pn.pane.HTML) -> Any:
+    def update(*_: object) -> None:
+        tick.object = tick_html(item)
+
+    return update
+
+
+class LatencyTimeline(pn.viewable.Viewer):
+    """Send→delivered and delivered→read per message, streamed into a Bokeh source."""
+
+    store = param.ClassSelector(class_=LatencyStore)
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.source = ColumnDataSource(data=self.store.points(), name=LATENCY_SOURCE)
+        plot = figure(
+            name=LATENCY_PLOT,
+            height=280,
+            sizing_mode="stretch_width",
+            x_axis_label="seconds since the page opened",
+            y_axis_label="latency (ms)",
+            tools="pan,wheel_zoom,box_zoom,reset,save",
+            title="Receipt latency per message",
+        )
+        plot.scatter("t", "ms", source=self.source, color="color", legend_field="kind", size=6)
+        plot.add_tools(HoverTool(tooltips=[("", "@kind"), ("ms", "@ms{0.0}"), ("id", "@message")]))
+        plot.legend.location = "top_left"
+        self.plot = pn.pane.Bokeh(plot, sizing_mode="stretch_width")
+        self.stats = pn.pane.HTML(pn.bind(stats_html, self.store.param.stats), width=260)
+        self.store.param.watch(self._stream, "batches")
+        self.store.param.watch(self._reset, "cleared")
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Row(self.plot, self.stats, sizing_mode="stretch_width")
+
+    def _stream(self, _: object) -> None:
+        self.source.stream(self.store.last_batch, rollover=2 * self.store.window)
+        push_if_notebook(self.plot)
+
+    def _reset(self, _: object) -> None:
+        self.source.data = empty_points()
+        push_if_notebook(self.plot)
+
+
+def stats_html(stats: dict[str, dict[str, float]]) -> str:
+    rows = []
+    for kind, title in KINDS.items():
+        values = stats.get(kind, {"count": 0})
+        cells = "".join(
+            f'<td data-stat="{kind}-{p}">{values[p]:.1f}</td>' if p in values else "<td>–</td>"
+            for p in ("p50", "p95", "p99")
+        )
+        rows.append(f"<tr><th>{title}</th><td>{values['count']:.0f}</td>{cells}</tr>")
+    return (
+        '<table class="dt-stats" style="font-size:13px"><tr><th>ms</th><th>n</th>'
+        "<th>p50</th><th>p95</th><th>p99</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+class InspectorView(pn.viewable.Viewer):
+    """The frames each user sends and receives, newest last, with filters."""
+
+    store = param.ClassSelector(class_=InspectorStore)
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        widths = {"time": 95, "user": 50, "direction": 70, "event": 200, "channel": 240}
+        self.table = pn.widgets.Tabulator(
+            pd.DataFrame(self.store.rows(), dtype=str),
+            name=FRAMES_TABLE,
+            disabled=True,
+            show_index=False,
+            height=280,
+            widths=widths,
+            sizing_mode="stretch_width",
+            layout="fit_data_fill",
+        )
+        self.total = pn.pane.HTML(pn.bind("{} frames seen".format, self.store.param.total))
+        self.store.param.watch(self._stream, "batches")
+        self.store.param.watch(self._reload, "refreshed")
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        store = self.store
+        filters = pn.Row(
+            pn.widgets.Select.from_param(store.param.user, name="User", width=110),
+            pn.widgets.RadioButtonGroup.from_param(store.param.direction, name="Direction"),
+            pn.widgets.TextInput.from_param(
+                store.param.event, name="Event or channel contains", width=220
+            ),
+            pn.widgets.Checkbox.from_param(store.param.paused, name="Pause"),
+            self.total,
+        )
+        return pn.Column(filters, self.table, sizing_mode="stretch_width")
+
+    def _stream(self, _: object) -> None:
+        self.table.stream(self.store.last_batch, rollover=self.store.shown, follow=True)
+
+    def _reload(self, _: object) -> None:
+        self.table.value = pd.DataFrame(self.store.rows(), dtype=str)
+
+
+def push_if_notebook(pane: pn.pane.Bokeh) -> None:
+    """In a served page Bokeh syncs model changes itself; in Jupyter they must be pushed."""
+    if pn.state.curdoc is None or pn.state.curdoc.session_context is None:
+        pn.io.push_notebook(pane)
+
+
+class ControlsView(pn.viewable.Viewer):
+    """The automatic conversation, the server restart, export and clear."""
+
+    store = param.ClassSelector(class_=DashboardStore)
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        store = self.store
+        restart = pn.widgets.Button(
+            name="Restart server", button_type="warning", disabled=not store.restartable
+        )
+        restart.on_click(lambda _: store.request_restart())
+        clear = pn.widgets.Button(name="Clear history", button_type="light")
+        clear.on_click(lambda _: store.clear_history())
+        export = pn.widgets.FileDownload(
+            callback=lambda: _csv_file(store.latency),
+            filename="latency.csv",
+            label="Export latency CSV",
+            button_type="success",
+        )
+        return pn.Column(
+            pn.Row(
+                pn.widgets.Toggle.from_param(
+                    store.param.auto_chat, name="Automatic conversation", button_type="primary"
+                ),
+                pn.widgets.FloatSlider.from_param(
+                    store.param.rate, name="Messages per second", step=0.2, width=260
+                ),
+                restart,
+                export,
+                clear,
+            ),
+            pn.pane.HTML(pn.bind(_small, store.param.endpoint), margin=(0, 10)),
+            pn.pane.HTML(pn.bind(_small, store.param.server_status), margin=(0, 10)),
+            pn.pane.HTML(pn.bind(_dropped, store.param.dropped_events), margin=(0, 10)),
+        )
+
+
+def _csv_file(store: LatencyStore) -> Any:
+    import io
+
+    return io.StringIO(store.to_csv())
+
+
+def _small(text: str) -> str:
+    return f'<span style="color:{GREY};font-size:12px">{html.escape(text)}</span>'
+
+
+def _dropped(count: int) -> str:
+    return _small(f"{count} client events dropped: the page fell behind") if count else ""
+
+
+__all__ = [
+    "BOTH",
+    "FRAMES_TABLE",
+    "LATENCY_PLOT",
+    "LATENCY_SOURCE",
+    "ChatPane",
+    "ControlsView",
+    "InspectorView",
+    "LatencyTimeline",
+    "RenderBudget",
+    "header_html",
+    "stats_html",
+]

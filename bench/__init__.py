@@ -1,0 +1,1 @@
+"""Benchmarks of the local server against a minimal relay: `python -m bench`."""

@@ -14,6 +14,18 @@ from doubletick.server.config import ServerConfig
 _START_TIMEOUT = 30.0
 
 
+def _new_loop(use_uvloop: bool) -> asyncio.AbstractEventLoop:
+    if use_uvloop:
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+            return loop
+    return asyncio.new_event_loop()
+
+
 class ServerThread:
     """Run a server in a background thread.
 
@@ -23,11 +35,17 @@ class ServerThread:
     """
 
     def __init__(
-        self, config: ServerConfig | None = None, host: str = "127.0.0.1", port: int = 0
+        self,
+        config: ServerConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        use_uvloop: bool = False,
     ) -> None:
         self.config = config or ServerConfig()
         self.host = host
         self.port = port
+        self.use_uvloop = use_uvloop  # the CLI's loop; faster, for benchmarks
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: RunningServer | None = None
@@ -73,7 +91,7 @@ class ServerThread:
         return self.start()
 
     def _run(self, started: concurrent.futures.Future[RunningServer]) -> None:
-        loop = asyncio.new_event_loop()
+        loop = _new_loop(self.use_uvloop)
         self._loop = loop
         try:
             loop.run_until_complete(self._serve(started))

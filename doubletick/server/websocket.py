@@ -176,6 +176,8 @@ async def _serve(ws: web.WebSocketResponse, peer: WsPeer, runtime: AppRuntime) -
                 await ws.pong(message.data)
             elif kind is WSMsgType.PONG:
                 connection.receive_control_frame(now)
+        except ConnectionResetError:  # the socket is going away (e.g. closed for 4100)
+            return
         except Exception:  # a bug must cost one frame, never the server
             log.exception("socket %s: error handling a frame", peer.socket_id)
             peer.write(encode_text_frame(frames.error(None, "internal server error")))

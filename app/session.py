@@ -94,9 +94,11 @@ class DashboardSession:
         *,
         session_id: str | None = None,
         queue_limit: int = QUEUE_LIMIT,
+        give_up_after: float = GIVE_UP_AFTER,
         seed: int | None = None,
     ) -> None:
         self.runtime = runtime
+        self.give_up_after = give_up_after
         self.session_id = session_id or secrets.token_hex(4)
         endpoint = runtime.endpoint
         self.store = DashboardStore(
@@ -142,7 +144,7 @@ class DashboardSession:
 
     def _connect(self, role: str, account: Account, peer: Account) -> None:
         store = self.stores[role]
-        client = self.runtime.connect(account, shared_clock=True, give_up_after=GIVE_UP_AFTER)
+        client = self.runtime.connect(account, shared_clock=True, give_up_after=self.give_up_after)
         self.clients[role] = client
         client.add_observer(lambda event: self._observe(role, event))
         client.set_read_receipts(store.read_receipts)
@@ -175,10 +177,11 @@ class DashboardSession:
 
     # -- the page's thread ---------------------------------------------------------------
 
-    def drain(self) -> int:
+    def drain(self, now: float | None = None) -> int:
         """Apply every queued event to the stores, send what the automatic conversation
-        owes, mark shown messages read; returns how many events were applied."""
-        now = time.monotonic()
+        owes (by `now`, monotonic), mark shown messages read; returns how many events
+        were applied."""
+        now = time.monotonic() if now is None else now
         count, to_read = 0, {"alice": [], "bob": []}
         while self._events:
             queued = self._events.popleft()

@@ -25,7 +25,6 @@ from app.ticks import GREY, tick_html
 
 LATENCY_SOURCE = "latency_source"  # Bokeh model names the tests read
 LATENCY_PLOT = "latency_plot"
-FRAMES_TABLE = "frames_table"
 AVATARS = {"Alice": "A", "Bob": "B"}
 
 
@@ -91,7 +90,7 @@ class ChatPane(pn.viewable.Viewer):
         self.input = pn.widgets.TextInput(
             placeholder=f"Message as {store.display_name}", sizing_mode="stretch_width"
         )
-        self.send_button = pn.widgets.Button(name="Send", button_type="primary", width=80)
+        self.send_button = pn.widgets.Button(label="Send", color="primary", width=80)
         self.shown = pn.pane.HTML("", margin=(0, 10), styles={"color": GREY, "font-size": "12px"})
         self.send_button.on_click(self._send)
         self.input.param.watch(self._send, "enter_pressed")
@@ -100,25 +99,25 @@ class ChatPane(pn.viewable.Viewer):
 
     def controls(self) -> pn.viewable.Viewable:
         store = self.store
-        retry = pn.widgets.Button(name="Retry failed", button_type="light", width=110)
+        retry = pn.widgets.Button(label="Retry failed", color="light", width=110)
         retry.on_click(lambda _: store.retry_failed())
         return pn.Column(
             pn.Row(
-                pn.widgets.Checkbox.from_param(store.param.online, name="Online"),
-                pn.widgets.Checkbox.from_param(store.param.read_receipts, name="Read receipts"),
+                pn.widgets.Checkbox.from_param(store.param.online, label="Online"),
+                pn.widgets.Checkbox.from_param(store.param.read_receipts, label="Read receipts"),
                 retry,
             ),
             pn.widgets.RadioButtonGroup.from_param(
                 store.param.chat_open,
                 options={"Chat open (reads at once)": True, "In background": False},
-                button_type="default",
+                color="default",
             ),
             pn.Row(
                 pn.widgets.FloatSlider.from_param(
-                    store.param.delay_ms, name="Delay (ms)", start=0, end=2000, step=10
+                    store.param.delay_ms, label="Delay (ms)", start=0, end=2000, step=10
                 ),
                 pn.widgets.FloatSlider.from_param(
-                    store.param.jitter_ms, name="Jitter (ms)", start=0, end=1000, step=10
+                    store.param.jitter_ms, label="Jitter (ms)", start=0, end=1000, step=10
                 ),
             ),
         )
@@ -265,7 +264,6 @@ class InspectorView(pn.viewable.Viewer):
         widths = {"time": 95, "user": 50, "direction": 70, "event": 200, "channel": 240}
         self.table = pn.widgets.Tabulator(
             pd.DataFrame(self.store.rows(), dtype=str),
-            name=FRAMES_TABLE,
             disabled=True,
             show_index=False,
             height=280,
@@ -280,12 +278,12 @@ class InspectorView(pn.viewable.Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         store = self.store
         filters = pn.Row(
-            pn.widgets.Select.from_param(store.param.user, name="User", width=110),
-            pn.widgets.RadioButtonGroup.from_param(store.param.direction, name="Direction"),
+            pn.widgets.Select.from_param(store.param.user, label="User", width=110),
+            pn.widgets.RadioButtonGroup.from_param(store.param.direction, label="Direction"),
             pn.widgets.TextInput.from_param(
-                store.param.event, name="Event or channel contains", width=220
+                store.param.event, label="Event or channel contains", width=220
             ),
-            pn.widgets.Checkbox.from_param(store.param.paused, name="Pause"),
+            pn.widgets.Checkbox.from_param(store.param.paused, label="Pause"),
             self.total,
         )
         return pn.Column(filters, self.table, sizing_mode="stretch_width")
@@ -311,24 +309,24 @@ class ControlsView(pn.viewable.Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         store = self.store
         restart = pn.widgets.Button(
-            name="Restart server", button_type="warning", disabled=not store.restartable
+            label="Restart server", color="warning", disabled=not store.restartable
         )
         restart.on_click(lambda _: store.request_restart())
-        clear = pn.widgets.Button(name="Clear history", button_type="light")
+        clear = pn.widgets.Button(label="Clear history", color="light")
         clear.on_click(lambda _: store.clear_history())
         export = pn.widgets.FileDownload(
             callback=lambda: _csv_file(store.latency),
             filename="latency.csv",
             label="Export latency CSV",
-            button_type="success",
+            color="success",
         )
         return pn.Column(
             pn.Row(
                 pn.widgets.Toggle.from_param(
-                    store.param.auto_chat, name="Automatic conversation", button_type="primary"
+                    store.param.auto_chat, label="Automatic conversation", color="primary"
                 ),
                 pn.widgets.FloatSlider.from_param(
-                    store.param.rate, name="Messages per second", step=0.2, width=260
+                    store.param.rate, label="Messages per second", step=0.2, width=260
                 ),
                 restart,
                 export,
@@ -356,7 +354,6 @@ def _dropped(count: int) -> str:
 
 __all__ = [
     "BOTH",
-    "FRAMES_TABLE",
     "LATENCY_PLOT",
     "LATENCY_SOURCE",
     "ChatPane",

@@ -261,6 +261,24 @@ class EmbeddedRuntime:
             **options,
         )
 
+    def rest_client(self) -> Any:
+        """The pusher SDK (`pusher.Pusher`) for the endpoint's REST API, or None when the
+        secret is unknown (external auth)."""
+        import pusher
+
+        url = self.endpoint.pusher_url
+        if url is None:
+            return None
+        parsed = parse_pusher_url(url)
+        return pusher.Pusher(
+            app_id=parsed["app_id"],
+            key=parsed["key"],
+            secret=parsed["secret"],
+            host=parsed["pusher_host"],
+            port=parsed["pusher_port"],
+            ssl=parsed["pusher_ssl"],
+        )
+
     def restart_server(self) -> None:
         """Restart the embedded server on the same port: every client is disconnected and
         reconnects. Raises RuntimeError when another endpoint is in use."""

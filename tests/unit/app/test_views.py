@@ -1,0 +1,92 @@
+"""Views render what the stores hold (no browser: the Panel objects themselves)."""
+
+from __future__ import annotations
+
+from app.latency import LatencyStore
+from app.stores import ChatStore, MessageItem
+from app.ticks import tick_html, tooltip
+from app.views import ChatPane, LatencyTimeline, RenderBudget, header_html, stats_html
+from doubletick.delivery import DeliveryState, StatusChange
+
+S, R = DeliveryState.SENT, DeliveryState.READ
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def own(n: int) -> MessageItem:
+    return MessageItem(message_id=f"m{n}", text=f"text {n}", author="Alice", own=True)
+
+
+def test_tick_html_has_label_state_and_step_times() -> None:
+    item = own(1)
+    item.param.update(state=R, steps={"pending": 10.0, "sent": 10.01, "read": 10.25})
+    markup = tick_html(item)
+    assert 'aria-label="Read"' in markup and 'data-state="read"' in markup
+    assert "Sent " in tooltip(item) and "(+250 ms)" in tooltip(item)
+
+
+def test_chat_pane_updates_ticks_in_place() -> None:
+    store = ChatStore(max_messages=10)
+    pane = ChatPane(store=store, render_rate=100)
+    item = own(1)
+    store._new.append(item)
+    store.publish()
+    (message,) = pane.feed.objects
+    tick = message.footer_objects[0]
+    assert 'aria-label="Sending"' in tick.object
+    change = StatusChange("m1", "c", "alice", "bob", S, R, 1.0, R)
+    store.apply_change(change, observed_at=5.0, reached_at=4.0)
+    assert pane.feed.objects == [message] and 'aria-label="Read"' in tick.object
+
+
+def test_chat_pane_draws_within_its_budget_and_keeps_the_newest() -> None:
+    store = ChatStore(max_messages=100)
+    pane = ChatPane(store=store, max_rendered=3, render_rate=2)
+    clock = Clock()
+    pane._budget = RenderBudget(rate=2, burst=3, clock=clock)
+    for n in range(10):
+        store.queue_own(f"m{n}", f"text {n}", at=0.0)
+    store.publish()
+    assert [m.object for m in pane.feed.objects] == ["text 7", "text 8", "text 9"]
+    assert "7 arrived faster than drawn" in pane.shown.object
+    clock.now = 1.0  # two more may be drawn
+    for n in range(10, 15):
+        store.queue_own(f"m{n}", f"text {n}", at=0.0)
+    store.publish()
+    assert [m.object for m in pane.feed.objects] == ["text 9", "text 13", "text 14"]
+
+
+def test_clearing_the_store_empties_the_feed() -> None:
+    store = ChatStore()
+    pane = ChatPane(store=store)
+    store.queue_own("m1", "hi", at=0.0)
+    store.publish()
+    store.clear()
+    assert pane.feed.objects == []
+
+
+def test_header_shows_presence_and_typing() -> None:
+    assert "typing…" in header_html("Alice", "Bob", True, True, "connected")
+    assert "offline" in header_html("Alice", "Bob", False, True, "connected")
+
+
+def test_stats_table_shows_percentiles() -> None:
+    markup = stats_html({"delivered": {"count": 3, "p50": 1.0, "p95": 2.0, "p99": 3.25}})
+    assert 'data-stat="delivered-p99">3.2' in markup
+
+
+def test_timeline_streams_each_batch_into_its_source() -> None:
+    store = LatencyStore(origin=0.0)
+    timeline = LatencyTimeline(store=store)
+    change = StatusChange("m", "c", "a", "b", S, DeliveryState.DELIVERED, 1.0, S, since_sent=0.02)
+    store.add(change, wall_at=2.0)
+    store.flush()
+    assert timeline.source.data["ms"] == [20.0] and timeline.source.name == "latency_source"
+    store.clear()
+    assert timeline.source.data["ms"] == []

@@ -167,8 +167,9 @@ class Actor:
         self._started = False
 
     def start(self) -> None:
-        self._started = True
-        self._thread.start()
+        if not self._started:
+            self._started = True
+            self._thread.start()
 
     def post(self, fn: Callable[[], None]) -> None:
         self._queue.put(fn)
@@ -259,8 +260,10 @@ class PusherLink:
     # -- public API --------------------------------------------------------------------
 
     def start(self) -> PusherLink:
-        self._actor.start()
-        self._supervisor.start()
+        """Connect in the background (once; later calls do nothing)."""
+        if not self._supervisor.is_alive() and not self._closing.is_set():
+            self._actor.start()
+            self._supervisor.start()
         return self
 
     def subscribe(self, channel: str) -> None:

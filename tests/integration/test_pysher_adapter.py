@@ -158,7 +158,7 @@ def test_bug7_subscribing_before_the_connection_exists_signs_the_real_socket_id(
 def test_bug8_an_unknown_app_key_fails_without_reconnecting(server: ServerThread) -> None:
     recorder = Recorder()
     info = server.info
-    wrong = dataclasses.replace(info, ws_url=info.ws_url.replace(info.key, "nope"))
+    wrong = dataclasses.replace(info, key="nope")
     link = make_link(wrong, recorder).start()
     try:
         wait_until(lambda: link.state == "failed", what="failed")

@@ -109,8 +109,12 @@ def read_json_lines(process: subprocess.Popen[str]) -> queue.Queue[dict[str, Any
 
 
 def next_line(lines: queue.Queue[dict[str, Any]], **match: object) -> dict[str, Any]:
+    """The bot's next stdout line matching `match` (earlier lines are skipped)."""
     while True:
-        line = lines.get(timeout=15)
+        try:
+            line = lines.get(timeout=15)
+        except queue.Empty:
+            raise AssertionError(f"the bot printed no line matching {match}") from None
         if all(line.get(k) == v for k, v in match.items()):
             return line
 
@@ -163,3 +167,5 @@ def test_the_bot_acknowledges_and_reads_a_tutorial_pages_messages_and_sends_its_
     finally:
         bot.terminate()
         assert bot.wait(timeout=10) == 0
+        assert bot.stdout is not None
+        bot.stdout.close()

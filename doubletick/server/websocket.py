@@ -35,6 +35,7 @@ class WsPeer:
     """One connected WebSocket: a few slots, no task and no timer of its own."""
 
     __slots__ = (
+        "_close_task",
         "_closing_at",
         "_limit",
         "_state",
@@ -60,6 +61,7 @@ class WsPeer:
         self._state = state
         self._limit = state.config.max_send_buffer_bytes
         self._closing_at: float | None = None
+        self._close_task: asyncio.Task[None] | None = None
 
     def write(self, wire: bytes) -> None:
         """Queue an encoded frame; a client too far behind is closed with 4100."""
@@ -75,7 +77,12 @@ class WsPeer:
         if self._closing_at is not None:
             return
         self._closing_at = time.monotonic()
-        self._state.spawn(self._close(code, reason))
+        self._close_task = self._state.spawn(self._close(code, reason))
+
+    async def wait_closed(self) -> None:
+        """Let a close we started finish writing before the handler ends."""
+        if self._close_task is not None:
+            await asyncio.wait({self._close_task}, timeout=_CLOSE_TIMEOUT * 2)
 
     async def _close(self, code: int, reason: str) -> None:
         try:
@@ -159,6 +166,7 @@ async def _run(
     runtime.connect(peer, time.monotonic())
     try:
         await _serve(ws, peer, runtime)
+        await peer.wait_closed()
     finally:
         runtime.disconnect(peer)
 

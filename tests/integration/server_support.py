@@ -40,10 +40,15 @@ class WsClient:
         return frame
 
     async def expect_close(self) -> int | None:
-        """Read until the server closes; returns the close code."""
+        """Read until the server closes; returns the code of the server's close frame.
+
+        (aiohttp's server drops TCP right after a close frame it sends from another task, so
+        the client's `close_code` may say 1006 when its own close answer could not be sent:
+        the code the server sent is what pusher-js and pysher see.)"""
         message = await self.ws.receive(timeout=TIMEOUT)
-        assert message.type in {aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED}, message
-        return self.ws.close_code
+        assert message.type is aiohttp.WSMsgType.CLOSE, message
+        code: int = message.data
+        return code
 
     async def send(self, event: str, data: Any = None, channel: str | None = None) -> None:
         frame: dict[str, Any] = {"event": event, "data": {} if data is None else data}

@@ -43,6 +43,7 @@ class ConnectionLimits:
     max_presence_user_id_length: int = 128
     max_user_id_length: int = 200
     max_watchlist_size: int = 100
+    max_subscriptions: int = 1_000  # channels per connection; keeps memory bounded
 
 
 class ConnectionState(enum.Enum):
@@ -271,6 +272,9 @@ class Connection:
             error = frames.subscription_error(name, exc.error_type, exc.message, exc.status)
             return [SendFrame(error)]
         previous = self._subscriptions.get(name)
+        if previous is None and len(self._subscriptions) >= self._limits.max_subscriptions:
+            message = f"at most {self._limits.max_subscriptions} channels per connection"
+            return [SendFrame(frames.subscription_error(name, "LimitReached", message, 4009))]
         if previous is not None and previous[1] is not None:
             member = previous[1]  # a repeated subscribe keeps the first identity
         self._subscriptions[name] = (channel, member)

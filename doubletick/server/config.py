@@ -65,6 +65,7 @@ class AppConfig:
     max_presence_user_id_length: int = 128
     max_user_id_length: int = 200
     max_watchlist_size: int = 100
+    max_subscriptions_per_connection: int = 1_000
     cache_ttl_seconds: float = 1_800.0
     subscription_count_events: bool = False  # Pusher's "subscription counting" switch
     webhook_delay_seconds: float = 3.0  # channel_vacated / member_removed delay
@@ -87,6 +88,7 @@ class AppConfig:
             max_presence_user_id_length=self.max_presence_user_id_length,
             max_user_id_length=self.max_user_id_length,
             max_watchlist_size=self.max_watchlist_size,
+            max_subscriptions=self.max_subscriptions_per_connection,
         )
 
 

@@ -270,6 +270,14 @@ def test_a_failed_resubscribe_keeps_the_existing_subscription() -> None:
     assert connection.is_subscribed("private-room")
 
 
+def test_subscriptions_beyond_the_per_connection_limit_are_refused() -> None:
+    connection = opened(ConnectionLimits(max_subscriptions=2))
+    subscribe(connection, "a")
+    subscribe(connection, "b")
+    assert_subscription_error(subscribe(connection, "c"), "LimitReached", 4009)
+    assert isinstance(subscribe(connection, "b")[0], Subscribe)  # a repeat is still fine
+
+
 def test_unsubscribe_leaves_once_and_answers_nothing() -> None:
     connection = opened()
     subscribe(connection, "presence-room", '{"user_id":"1"}')

@@ -75,6 +75,8 @@ class WebhookSender:
     def client_event(
         self, channel: str, event: str, data: object, socket_id: str, user_id: str | None
     ) -> None:
+        if not self.enabled:  # the hot path of client events: build nothing
+            return
         payload: WebhookEvent = {
             "name": "client_event",
             "channel": channel,

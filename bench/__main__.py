@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import shlex
 import sys
 import tempfile
@@ -114,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (RESULTS / "quick" if args.quick else RESULTS)
     with tempfile.TemporaryDirectory(prefix="doubletick-bench-") as workdir:
         results = run_benchmarks(args, Path(workdir))
+    header["load_average_after"] = os.getloadavg()  # a busy box shows here
     for result in results:
         print(f"wrote {report.write_json(result, out, header)}", file=sys.stderr)
     measured = [r for r in results if r["benchmark"] in BENCHMARKS]

@@ -244,6 +244,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def core_busy_seconds(core: int) -> float:
+    """CPU time `core` spent on anything but idling, by every process (from /proc/stat)."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{core} "):
+            ticks = [int(value) for value in line.split()[1:]]
+            idle = ticks[3] + ticks[4]  # idle + iowait
+            return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
 # --- statistics -------------------------------------------------------------------------
 
 

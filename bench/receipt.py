@@ -34,9 +34,9 @@ _TIMEOUT = 10.0
 
 @dataclass(frozen=True)
 class ReceiptConfig:
-    rounds: int = 7
-    raw_samples: int = 400
-    pysher_samples: int = 150
+    rounds: int = 15  # many short rounds pair the targets closely in time on a noisy box
+    raw_samples: int = 300
+    pysher_samples: int = 120
     warmup: int = 30
 
 

@@ -107,7 +107,19 @@ def _fanout_rows(result: dict[str, Any]) -> list[Row]:
             "-",
             "-",
         ),
+        (
+            "other processes' share of the server's core during fan-out (noise)",
+            _percent(ours.get("others_on_server_core_share")),
+            _percent(minimal.get("others_on_server_core_share")),
+            "-",
+            "-",
+            "-",
+        ),
     ]
+
+
+def _loads(loads: object) -> str:
+    return "-" if not isinstance(loads, list | tuple) else " ".join(f"{x:.1f}" for x in loads)
 
 
 def _percent(value: float | None) -> str:
@@ -161,7 +173,9 @@ def block(results: list[dict[str, Any]], header: dict[str, Any]) -> str:
             f"Machine: {machine['cpu_count']} × {machine['cpu_model']}, Linux "
             f"{machine['kernel']}, Python {machine['python']}; {versions}. "
             f"Server pinned to core {machine['server_core']}, clients to core "
-            f"{machine['load_core']}. Medians over interleaved rounds; per-round ratios.",
+            f"{machine['load_core']}. Medians over interleaved rounds; per-round ratios. "
+            f"Load average before/after: {_loads(machine['load_average'])} / "
+            f"{_loads(header.get('load_average_after'))}.",
             "",
             table(results),
             END,

@@ -87,4 +87,5 @@ def _fanout_round(rate: float) -> dict[str, float]:
         "elapsed_seconds": 1.0,
         "post_seconds": 1.0,
         "server_cpu_share": 1.0,
+        "others_on_server_core_share": 0.0,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from typing import Any
 
 import nacl.secret
@@ -12,6 +13,7 @@ import pytest
 from doubletick.protocol import signing
 from doubletick.server import ServerInfo
 from tests.integration.conformance.clients import ClientFactory, Frame, PusherJsClient, User
+from tests.integration.conformance.conftest import ClientsFor
 from tests.integration.conformance.http_side import MASTER_KEY, AppBackend
 from tests.integration.conformance.sdks import PythonSdk
 
@@ -169,3 +171,37 @@ def test_subscribing_twice_is_idempotent(clients: ClientFactory, pusher_server: 
     )
     assert again.data["presence"]["count"] == 1
     assert not client.frames("pusher_internal:member_added")
+
+
+@pytest.mark.parametrize("channel", ["private-cache-room", "presence-cache-room"])
+def test_authorised_cache_channels_replay_the_last_event_too(
+    clients: ClientFactory, python_sdk: PythonSdk, channel: str
+) -> None:
+    assert python_sdk.trigger([channel], "state", '{"v":7}').ok
+    client = clients.connect(channel, user=User("1"))
+    assert published(client, channel, "state").data == {"v": 7}
+
+
+def test_client_events_are_not_cached(clients: ClientFactory) -> None:
+    watcher = clients.connect("private-cache-chat")
+    sender = clients.connect("private-cache-chat")
+    sender.trigger("private-cache-chat", "client-typing", {"t": 1})
+    watcher.wait_frame("client-typing", "private-cache-chat")  # the server has it
+    late = clients.connect("private-cache-chat")
+    late.wait_frame("pusher:cache_miss", "private-cache-chat")
+    assert not late.frames("client-typing")
+
+
+def test_subscription_counts_are_pushed_when_the_app_enables_them(
+    clients_for: ClientsFor, pusher_server_factory: Callable[..., ServerInfo]
+) -> None:
+    clients = clients_for(pusher_server_factory(subscription_count_events=True))
+    first = clients.connect("public-counted")
+    clients.connect("public-counted")
+    first.wait_frame(
+        "pusher_internal:subscription_count",
+        "public-counted",
+        where=lambda f: f.data == {"subscription_count": 2},
+    )
+    if isinstance(first, PusherJsClient):
+        first.js.wait_for_event(first.name, "pusher:subscription_count", "public-counted")

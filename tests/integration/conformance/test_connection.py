@@ -152,3 +152,29 @@ def test_pusher_js_behind_an_unknown_path_never_connects(
         assert client.state() != "connected"
     finally:
         clients.close_all()
+
+
+@pytest.mark.parametrize(
+    ("settings", "code"),
+    [({"enabled": False}, 4003), ({"max_connections": 1}, 4004)],
+    ids=["app-disabled", "over-connection-quota"],
+)
+def test_a_refused_connection_gets_its_code_and_the_client_gives_up(
+    clients_for: ClientsFor,
+    pusher_server_factory: Callable[..., ServerInfo],
+    settings: dict[str, Any],
+    code: int,
+) -> None:
+    clients = clients_for(pusher_server_factory(**settings))
+    if code == 4004:
+        clients.connect()  # takes the only place
+    client = clients.new()
+
+    client.start()
+
+    client.wait_gone()
+    if isinstance(client, PysherClient):
+        assert [f.code for f in client.frames("pusher:error")] == [code]
+        assert client.close_codes == [code]
+    else:
+        assert {error_code(e["error"]) for e in client.connection_errors()} == {code}

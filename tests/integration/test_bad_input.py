@@ -249,20 +249,51 @@ async def test_bad_subscriptions_get_a_subscription_error_and_the_socket_stays_o
     await client.still_serves()
 
 
-async def test_a_forged_signin_is_refused_with_4009_and_closed(
-    connect: Connect, pusher_server: ServerInfo
+@pytest.mark.parametrize(
+    ("user_data", "secret"),
+    [
+        ('{"id":"mallory"}', "guessed-secret"),
+        ("not json", None),
+        ('{"name":"no id"}', None),
+        ('{"id":""}', None),
+        ('{"id":42}', None),
+        ('{"id":"has space"}', None),
+    ],
+    ids=["forged-signature", "not-json", "no-id", "empty-id", "numeric-id", "bad-characters"],
+)
+async def test_a_bad_signin_is_refused_with_4009_and_closed(
+    connect: Connect, pusher_server: ServerInfo, user_data: str, secret: str | None
 ) -> None:
     client = await connect()
-    user_data = json.dumps({"id": "mallory"})
-    forged = signing.user_auth(pusher_server.key, "guessed-secret", client.socket_id, user_data)
+    auth = signing.user_auth(
+        pusher_server.key, secret or pusher_server.secret, client.socket_id, user_data
+    )
     error = await client.answer_to(
-        {"event": "pusher:signin", "data": {"auth": forged, "user_data": user_data}},
+        {"event": "pusher:signin", "data": {"auth": auth, "user_data": user_data}},
         "pusher:error",
     )
     assert error["data"]["code"] == 4009
     closing = await within(client.ws.receive(), timeout=5)
     assert closing.type is aiohttp.WSMsgType.CLOSE
     assert closing.data == 4009
+
+
+async def test_signing_in_again_as_another_user_is_refused_with_4009(
+    connect: Connect, pusher_server: ServerInfo
+) -> None:
+    client = await connect()
+
+    async def signin(user_id: str, answer: str) -> Frame:
+        user_data = json.dumps({"id": user_id})
+        auth = signing.user_auth(
+            pusher_server.key, pusher_server.secret, client.socket_id, user_data
+        )
+        return await client.answer_to(
+            {"event": "pusher:signin", "data": {"auth": auth, "user_data": user_data}}, answer
+        )
+
+    assert (await signin("ada", "pusher:signin_success"))["data"]["user_data"] == '{"id": "ada"}'
+    assert (await signin("bob", "pusher:error"))["data"]["code"] == 4009
 
 
 @pytest.mark.parametrize(

@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     for result in results:
         print(f"wrote {report.write_json(result, out, header)}", file=sys.stderr)
     measured = [r for r in results if r["benchmark"] in BENCHMARKS]
-    generated = report.block(measured, header)
+    profiled = next((r for r in results if r["benchmark"] == "profile"), None)
+    generated = report.block(measured, header, profiled)
     print(generated)
     if not args.no_docs and not args.quick:
         report.write_doc(generated)

@@ -21,7 +21,7 @@ from typing import Any
 import pysher
 import websocket
 
-from bench.common import Target, alternating, median, percentile, ratios
+from bench.common import MINIMAL, OURS, Target, alternating, median, percentile, ratios
 from doubletick.protocol.signing import channel_auth
 
 CHANNEL = "private-receipts"
@@ -183,12 +183,15 @@ def _sample(pair: RawPair | PysherPair, count: int, first_seq: int) -> list[floa
         gc.enable()
 
 
-def _summary(samples_by_round: list[list[float]]) -> dict[str, Any]:
+def _summary(samples_by_round: list[list[float]], cpu_seconds: float) -> dict[str, Any]:
     p50s = [percentile(s, 0.50) * 1e6 for s in samples_by_round]
     p99s = [percentile(s, 0.99) * 1e6 for s in samples_by_round]
+    trips = sum(len(s) for s in samples_by_round)
     return {
         "p50_us": median(p50s),
         "p99_us": median(p99s),
+        # over all rounds: /proc counts CPU time in 10 ms ticks, too coarse for one round
+        "server_cpu_us_per_trip": cpu_seconds / trips * 1e6,
         "p50_us_rounds": p50s,
         "p99_us_rounds": p99s,
     }
@@ -200,21 +203,27 @@ def measure_stack(
     samples: int,
     config: ReceiptConfig,
 ) -> dict[str, Any]:
-    """One client stack against every target, interleaved rounds."""
+    """One client stack against every target, interleaved rounds. Besides the latency, the
+    server's CPU time per round trip: its cost, which box noise hardly moves."""
     pairs = {name: make_pair(target) for name, target in targets.items()}
     try:
         for pair in pairs.values():
             _sample(pair, config.warmup, 0)
         rounds: dict[str, list[list[float]]] = {name: [] for name in targets}
+        cpu = dict.fromkeys(targets, 0.0)
         for index in range(config.rounds):
             for name in alternating(list(targets), index):
+                before = targets[name].cpu_seconds()
                 rounds[name].append(_sample(pairs[name], samples, (index + 1) * 100_000))
+                cpu[name] += targets[name].cpu_seconds() - before
     finally:
         for pair in pairs.values():
             pair.close()
-    result: dict[str, Any] = {name: _summary(measured) for name, measured in rounds.items()}
+    result: dict[str, Any] = {name: _summary(rounds[name], cpu[name]) for name in targets}
     result.update(ratios(result, "p50_us_rounds", "p50_ratio_ours_to_minimal"))
     result.update(ratios(result, "p99_us_rounds", "p99_ratio_ours_to_minimal"))
+    if cpu.get(OURS) and cpu.get(MINIMAL):
+        result["cpu_ratio_ours_to_minimal"] = cpu[OURS] / cpu[MINIMAL]
     return result
 
 

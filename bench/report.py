@@ -80,6 +80,17 @@ def _receipt_rows(result: dict[str, Any]) -> list[Row]:
                 "-",
             )
         )
+        if stack == "websocket-client":  # the server's cost does not depend on the client
+            rows.append(
+                (
+                    "server CPU per receipt round trip (µs; two relays)",
+                    _num(ours.get("server_cpu_us_per_trip")),
+                    _num(minimal.get("server_cpu_us_per_trip")),
+                    _num(measured.get("cpu_ratio_ours_to_minimal"), 2),
+                    "-",
+                    "-",
+                )
+            )
     return rows
 
 
@@ -161,8 +172,20 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def block(results: list[dict[str, Any]], header: dict[str, Any]) -> str:
-    """The generated part of docs/performance.md: how it was run, then the table."""
+def hot_spots(profile: dict[str, Any], top: int = 6) -> str:
+    """Our server's top functions by self time under each load (py-spy samples)."""
+    lines = ["| load | share of busy samples | function (file:line) |", "|---|---|---|"]
+    for load in ("fanout", "receipt"):
+        folded = profile.get(load, {})
+        for frame, share in folded.get("self", [])[:top]:
+            lines.append(f"| {load} | {share:.1%} | `{frame}` |")
+    return "\n".join(lines)
+
+
+def block(
+    results: list[dict[str, Any]], header: dict[str, Any], profile: dict[str, Any] | None = None
+) -> str:
+    """The generated part of docs/performance.md: how it was run, the table, hot spots."""
     machine = header["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
     return "\n".join(
@@ -178,9 +201,17 @@ def block(results: list[dict[str, Any]], header: dict[str, Any]) -> str:
             f"{_loads(header.get('load_average_after'))}.",
             "",
             table(results),
+            *_hot_spot_lines(profile),
             END,
         ]
     )
+
+
+def _hot_spot_lines(profile: dict[str, Any] | None) -> list[str]:
+    if not profile or "skipped" in profile:
+        return []
+    title = "Where our server's core goes (py-spy, self time, event-loop waits excluded):"
+    return ["", title, "", hot_spots(profile)]
 
 
 def write_doc(generated: str, path: Path = DOC) -> None:

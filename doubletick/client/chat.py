@@ -274,11 +274,18 @@ class ChatClient:
         elif isinstance(event, (MemberAdded, MemberRemoved)):
             self._member(event.channel, event.user_id, isinstance(event, MemberAdded))
         elif isinstance(event, StateChanged) and event.current != "connected":
-            for joined in self._joined.values():
-                joined.conversation.unsubscribed()
+            self._disconnected()
         elif isinstance(event, SubscriptionFailed):
             log.warning("%s: subscription to %s failed: %s", self.user, event.channel, event.reason)
         self._pump()
+
+    def _disconnected(self) -> None:
+        """Away from the endpoint we cannot know who is online: say so, and learn it again
+        from the presence channel after reconnecting."""
+        for channel, joined in self._joined.items():
+            joined.conversation.unsubscribed()
+            for peer in sorted(joined.online):
+                self._set_presence(joined, channel, peer, False)
 
     def _receive(self, event: ChannelEvent) -> None:
         joined = self._joined.get(event.channel)

@@ -232,3 +232,19 @@ def test_server_info_urls_agree(server: ServerThread) -> None:
         info.pusher_url
         == f"http://{info.key}:{info.secret}@127.0.0.1:{info.port}/apps/{info.app_id}"
     )
+
+
+def test_presence_is_learned_again_after_the_server_restarts(
+    server: ServerThread, auth: AuthServerThread, clients: ClientFactory
+) -> None:
+    channel, presence = "private-dm-alice-bob", "presence-dm-alice-bob"
+    alice, alice_seen = clients("alice", server.info.ws_url, auth.url)
+    bob, _ = clients("bob", server.info.ws_url, auth.url)
+    alice.join(channel, ["bob"], presence=presence)
+    bob.join(channel, ["alice"], presence=presence)
+    wait_until(lambda: [p.online for p in alice_seen.presence] == [True], what="bob online")
+    server.restart()
+    wait_until(
+        lambda: [p.online for p in alice_seen.presence] == [True, False, True],
+        what="offline while away, online again after reconnecting",
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -82,10 +83,14 @@ class RunningServer:
         self._stopped = False
 
     async def stop(self) -> None:
-        """Graceful: clients get `pusher:error` 4200 and close 4200, webhooks are flushed."""
+        """Graceful: stop accepting connections (a server started on the same port in the
+        meantime gets every new one), then clients get `pusher:error` 4200 and close 4200
+        and reconnect, and webhooks are flushed."""
         if self._stopped:
             return
         self._stopped = True
+        for site in list(self._runner.sites):
+            await site.stop()
         state = self.state
         state.shutting_down = True
         timeout = state.config.shutdown_timeout
@@ -100,10 +105,22 @@ class RunningServer:
 
 
 async def start_server(
-    config: ServerConfig | None = None, host: str = "127.0.0.1", port: int = 0
+    config: ServerConfig | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    share_port: bool = False,
 ) -> RunningServer:
-    """Start listening on `host:port` (0: any free port) in the running loop."""
+    """Start listening on `host:port` (0: any free port) in the running loop.
+
+    Every listening socket has SO_REUSEPORT, so that a restart can bind the new server before
+    the old one lets go of the port. Only with `share_port` may the port already have a
+    listener (the server being replaced); otherwise that is refused with EADDRINUSE, as a
+    plain bind would.
+    """
     config = config or ServerConfig()
+    if not share_port:
+        await _check_port_free(host, port)
     state = ServerState(config)
     runner = web.AppRunner(
         build_application(state),
@@ -112,10 +129,31 @@ async def start_server(
         shutdown_timeout=config.shutdown_timeout,
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
-    await site.start()
+    site = web.TCPSite(runner, host, port, reuse_address=True, reuse_port=True)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
     bound_port: int = runner.addresses[0][1]
     app = config.apps[0]
     info = ServerInfo(host, bound_port, app.app_id, app.key, app.secret)
     log.info("listening on %s", info.ws_url)
     return RunningServer(state, runner, info)
+
+
+async def _check_port_free(host: str, port: int) -> None:
+    """Raise OSError (EADDRINUSE) when something listens on `host:port` already.
+
+    A probe without SO_REUSEPORT cannot bind next to a listener, even one that has the
+    option set; without this check a second server would silently share the port.
+    """
+    if port == 0:  # the kernel never hands out a port in use, even with SO_REUSEPORT
+        return
+    addresses = await asyncio.get_running_loop().getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )
+    for family, kind, proto, _name, address in addresses:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)

@@ -30,8 +30,10 @@ class ServerThread:
     """Run a server in a background thread.
 
     `start()` returns once it listens; `info` says where. `stop()` shuts it down gracefully
-    (clients get 4200 and reconnect) and joins the thread; `restart()` stops and starts
-    again on the same port, so clients find it again. Also a context manager.
+    (clients get 4200 and reconnect) and joins the thread. `restart()` is seamless: a new
+    server with empty state binds the same port first (SO_REUSEPORT), then the old one stops
+    listening and closes its clients with 4200, so their immediate reconnect always finds a
+    listener. Also a context manager.
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class ServerThread:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: RunningServer | None = None
+        self._serving: RunningServer | None = None  # the loop's view of `_server`
         self._stop_event: asyncio.Event | None = None
 
     @property
@@ -87,8 +90,19 @@ class ServerThread:
         self._thread = self._loop = self._server = self._stop_event = None
 
     def restart(self) -> ServerInfo:
-        self.stop()
-        return self.start()
+        """Replace the running server by a fresh one on the same port (or start one)."""
+        loop = self._loop
+        if self._server is None or loop is None:
+            return self.start()
+        replaced = asyncio.run_coroutine_threadsafe(self._replace(self._server), loop)
+        self._server = replaced.result(timeout=_START_TIMEOUT + self.config.shutdown_timeout)
+        return self._server.info
+
+    async def _replace(self, old: RunningServer) -> RunningServer:
+        new = await start_server(self.config, self.host, self.port, share_port=True)
+        self._serving = new
+        await old.stop()
+        return new
 
     def _run(self, started: concurrent.futures.Future[RunningServer]) -> None:
         loop = _new_loop(self.use_uvloop)
@@ -105,9 +119,12 @@ class ServerThread:
         except BaseException as exc:
             started.set_exception(exc)
             return
+        self._serving = server
         started.set_result(server)
         await self._stop_event.wait()
-        await server.stop()
+        if self._serving is not None:
+            await self._serving.stop()
+            self._serving = None
 
     def __enter__(self) -> ServerThread:
         self.start()

@@ -130,6 +130,7 @@ class ChatPane(pn.viewable.Viewer):
             pn.Row(self.input, self.send_button, sizing_mode="stretch_width"),
             self.controls(),
             sizing_mode="stretch_width",
+            css_classes=[f"dt-pane-{self.store.display_name.lower()}"],
             styles={"border": "1px solid #e0e0e0", "border-radius": "8px"},
         )
 

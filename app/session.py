@@ -300,19 +300,24 @@ class DashboardSession:
 
     def wait_connected(self, timeout: float = 10.0) -> bool:
         """True once both users are connected and see each other online."""
-        return wait_for(self._both_online, timeout, self.drain)
+        return wait_for(self._both_online, timeout, step=self.drain)
 
     def _both_online(self) -> bool:
         return all(s.connection == "connected" and s.peer_online for s in self.stores.values())
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, step: Callable[[], Any]) -> bool:
-    """Call `step` and check `condition` until it holds or `timeout` passes (notebooks and
-    tests without a page: the drain a periodic callback would do)."""
+def wait_for(
+    condition: Callable[[], Any],
+    timeout: float = 10.0,
+    step: Callable[[], Any] | None = None,
+) -> bool:
+    """Check `condition` (calling `step` first, e.g. a drain) until it holds or `timeout`
+    passes: for notebooks and scripts without a page's periodic callback."""
     deadline = time.monotonic() + timeout
     pause = threading.Event()
     while time.monotonic() < deadline:
-        step()
+        if step is not None:
+            step()
         if condition():
             return True
         pause.wait(0.02)  # the drain interval of a page without one

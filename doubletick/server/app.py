@@ -13,6 +13,7 @@ from aiohttp import web
 
 from doubletick.protocol.errors import ErrorCode
 from doubletick.server.config import ServerConfig
+from doubletick.server.cors import cors
 from doubletick.server.heartbeat import run_heartbeat
 from doubletick.server.rest import add_routes, json_errors
 from doubletick.server.state import ServerState
@@ -61,7 +62,7 @@ async def _health(request: web.Request) -> web.Response:
 
 def build_application(state: ServerState) -> web.Application:
     app = web.Application(
-        middlewares=[json_errors], client_max_size=state.config.max_request_body_bytes
+        middlewares=[cors, json_errors], client_max_size=state.config.max_request_body_bytes
     )
     app[STATE_KEY] = state
     app.router.add_get("/app/{key}", websocket_handler)

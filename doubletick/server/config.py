@@ -31,6 +31,7 @@ from doubletick.protocol.connection import ConnectionLimits
 
 _APP_ID_RE = re.compile(r"[0-9]+")
 _KEY_RE = re.compile(r"[-a-zA-Z0-9_.]+")
+_ORIGIN_RE = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s]+")
 
 
 class ConfigError(ValueError):
@@ -104,6 +105,7 @@ class ServerConfig:
     webhook_timeout: float = 5.0  # per POST
     webhook_max_retry_seconds: float = 300.0  # give up retrying a batch after this
     webhook_queue_size: int = 10_000  # events waiting per app; beyond it new ones drop
+    cors_origins: tuple[str, ...] = ("*",)  # REST API CORS; () = no CORS headers
 
     def __post_init__(self) -> None:
         _check_server(self)
@@ -216,6 +218,7 @@ def _check_app(app: AppConfig) -> None:
 def _check_server(config: ServerConfig) -> None:
     if not config.apps:
         raise ConfigError("at least one app is needed")
+    _check_origins("cors_origins", config.cors_origins)
     for attribute in ("app_id", "key"):
         values = [getattr(app, attribute) for app in config.apps]
         duplicates = sorted({v for v in values if values.count(v) > 1})
@@ -224,6 +227,15 @@ def _check_server(config: ServerConfig) -> None:
     for f in dataclasses.fields(config):
         if f.type in {"int", "float"}:
             _check_number(f.name, getattr(config, f.name), allow_zero=False)
+
+
+def _check_origins(name: str, origins: tuple[str, ...]) -> None:
+    for origin in origins:
+        if origin != "*" and not _ORIGIN_RE.fullmatch(origin):
+            raise ConfigError(
+                f"{name}: each entry must be * or scheme://host[:port] without a path, "
+                f"got {origin!r}"
+            )
 
 
 def _check_number(name: str, value: float, *, allow_zero: bool) -> None:

@@ -15,6 +15,14 @@ the field names of `ServerConfig` and `AppConfig`::
 
 Every value is checked when the dataclass is built; a bad one raises `ConfigError` with a
 message naming the setting.
+
+Optional behaviours, with Pusher-like defaults (PROTOCOL.md sections 1, 11-14):
+
+- `[server] cors_origins` (default `["*"]`): origins a page may call the REST API from;
+  `[]` sends no CORS headers. Preflights (`OPTIONS`) are answered without a signature.
+- `subscription_count_webhook_threshold` (100) and `subscription_count_webhook_interval`
+  (5.0 s): above the threshold a channel's `subscription_count` webhook goes out at most once
+  per interval, always with the latest count; interval 0 never throttles.
 """
 
 from __future__ import annotations
@@ -69,6 +77,8 @@ class AppConfig:
     max_subscriptions_per_connection: int = 1_000
     cache_ttl_seconds: float = 1_800.0
     subscription_count_events: bool = False  # Pusher's "subscription counting" switch
+    subscription_count_webhook_threshold: int = 100  # above it the webhook is throttled
+    subscription_count_webhook_interval: float = 5.0  # seconds; 0 = never throttled
     webhook_delay_seconds: float = 3.0  # channel_vacated / member_removed delay
     webhook_batch_seconds: float = 0.05
 
@@ -194,7 +204,11 @@ def _convert(type_name: object, value: Any, where: str, name: str) -> Any:
 # --- validation ---------------------------------------------------------------------------
 
 _NON_NEGATIVE = ("max_client_events_per_second", "max_connections", "webhook_delay_seconds")
-_ZERO_ALLOWED = set(_NON_NEGATIVE) | {"webhook_batch_seconds"}
+_ZERO_ALLOWED = set(_NON_NEGATIVE) | {
+    "webhook_batch_seconds",
+    "subscription_count_webhook_threshold",
+    "subscription_count_webhook_interval",
+}
 
 
 def _check_app(app: AppConfig) -> None:

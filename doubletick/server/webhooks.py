@@ -7,6 +7,11 @@ network error is retried with exponential backoff for up to `webhook_max_retry_s
 with the matching `channel_occupied`/`member_added`, when the channel or member comes back in
 time (a page reload is not a departure). At most `webhook_queue_size` events wait per app;
 more are dropped with a warning, so memory stays bounded when a receiver is down.
+
+`subscription_count` is throttled as Pusher does: on a channel with more than
+`subscription_count_webhook_threshold` subscribers at most one goes out every
+`subscription_count_webhook_interval` seconds, and the one that goes out at the end of an
+interval carries the latest count.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -28,6 +34,16 @@ _MAX_BACKOFF_SECONDS = 60.0
 _FIRST_BACKOFF_SECONDS = 1.0
 
 WebhookEvent = dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Throttled:
+    """A busy channel's `subscription_count`: when one last went out, and the latest count
+    waiting for the end of the interval (with its timer)."""
+
+    sent_at: float
+    latest: WebhookEvent | None = None
+    timer: asyncio.TimerHandle | None = None
 
 
 class WebhookSender:
@@ -46,6 +62,7 @@ class WebhookSender:
         self._in_flight = 0  # events inside batches not yet delivered or given up
         self._flush_handle: asyncio.TimerHandle | None = None
         self._delayed: dict[tuple[str, ...], tuple[asyncio.TimerHandle, WebhookEvent]] = {}
+        self._throttled: dict[str, _Throttled] = {}  # only channels over the threshold
         self._tasks: set[asyncio.Task[None]] = set()
         self._dropped = 0
         self._closing = False  # shutting down: one attempt per batch, no retries
@@ -61,6 +78,7 @@ class WebhookSender:
             self.send({"name": "channel_occupied", "channel": channel})
 
     def channel_vacated(self, channel: str) -> None:
+        self._end_throttle(channel)
         event = {"name": "channel_vacated", "channel": channel}
         self._send_later(("channel_vacated", channel), event)
 
@@ -92,7 +110,45 @@ class WebhookSender:
         self.send({"name": "cache_miss", "channel": channel})
 
     def subscription_count(self, channel: str, count: int) -> None:
-        self.send({"name": "subscription_count", "channel": channel, "subscription_count": count})
+        if not self.enabled:
+            return
+        event = {"name": "subscription_count", "channel": channel, "subscription_count": count}
+        busy = count > self._app.subscription_count_webhook_threshold
+        if busy and self._app.subscription_count_webhook_interval > 0:
+            self._send_throttled(channel, event)
+        else:
+            self._end_throttle(channel)
+            self.send(event)
+
+    # -- subscription_count throttling -----------------------------------------------------
+
+    def _send_throttled(self, channel: str, event: WebhookEvent) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        interval = self._app.subscription_count_webhook_interval
+        throttled = self._throttled.get(channel)
+        if throttled is None or (throttled.timer is None and now - throttled.sent_at >= interval):
+            self._throttled[channel] = _Throttled(sent_at=now)
+            self.send(event)
+            return
+        throttled.latest = event
+        if throttled.timer is None:
+            delay = throttled.sent_at + interval - now
+            throttled.timer = loop.call_later(delay, self._send_latest, channel)
+
+    def _send_latest(self, channel: str) -> None:
+        throttled = self._throttled[channel]
+        throttled.timer = None
+        throttled.sent_at = asyncio.get_running_loop().time()
+        if throttled.latest is not None:
+            self.send(throttled.latest)
+            throttled.latest = None
+
+    def _end_throttle(self, channel: str) -> None:
+        """The channel is no longer busy: forget its throttle (and a count now outdated)."""
+        throttled = self._throttled.pop(channel, None)
+        if throttled is not None and throttled.timer is not None:
+            throttled.timer.cancel()
 
     # -- queueing --------------------------------------------------------------------------
 
@@ -186,6 +242,11 @@ class WebhookSender:
             handle, event = self._delayed.pop(key)
             handle.cancel()
             self.send(event)
+        for channel, throttled in list(self._throttled.items()):
+            if throttled.timer is not None:
+                throttled.timer.cancel()
+                self._send_latest(channel)
+        self._throttled.clear()
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush()

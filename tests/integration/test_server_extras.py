@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -14,10 +15,12 @@ import pytest
 
 from doubletick.protocol.signing import sign_rest_request
 from doubletick.server import ServerConfig, ServerInfo, ServerThread
-from tests.integration.server_support import ClientFactory, sdk, ws_client
+from tests.integration.server_support import ClientFactory, WsClient, sdk, ws_client
+from tests.integration.test_server_webhooks import Receiver, receiver
 from tests.nodeclients import PusherJsDriver, Report
+from tests.waiting import async_wait_until
 
-__all__ = ["ws_client"]
+__all__ = ["receiver", "ws_client"]
 
 
 # --- seamless restart ---------------------------------------------------------------------
@@ -158,3 +161,62 @@ async def test_no_cors_headers_when_cors_is_off(
     async with http.get(info.http_url + path, params=params, headers=origin) as answer:
         assert answer.status == 200
         assert "Access-Control-Allow-Origin" not in answer.headers
+
+
+# --- subscription_count webhook throttling ------------------------------------------------
+
+
+def counts(receiver: Receiver) -> list[int]:
+    return [e["subscription_count"] for e in receiver.accepted if e["name"] == "subscription_count"]
+
+
+async def subscribed_clients(
+    number: int,
+    ws_client: ClientFactory,
+    pusher_server_factory: ServerFactory,
+    receiver: Receiver,
+    *,
+    threshold: int,
+    interval: float,
+) -> list[WsClient]:
+    """`number` clients subscribed to `news`, one by one, on a server counting subscribers."""
+    info = pusher_server_factory(
+        webhook_urls=(receiver.url,),
+        subscription_count_events=True,
+        subscription_count_webhook_threshold=threshold,
+        subscription_count_webhook_interval=interval,
+    )
+    clients = [await ws_client(info) for _ in range(number)]
+    for client in clients:
+        await client.subscribe("news")
+    return clients  # kept: a dropped client's socket closes
+
+
+async def test_a_busy_channels_subscription_counts_are_throttled(
+    pusher_server_factory: ServerFactory, ws_client: ClientFactory, receiver: Receiver
+) -> None:
+    clients = await subscribed_clients(
+        5, ws_client, pusher_server_factory, receiver, threshold=2, interval=60
+    )
+    await async_wait_until(lambda: 3 in counts(receiver), what="the first busy count")
+
+    for client in clients[2:]:  # 5 -> 4 -> 3 -> 2
+        await client.send("pusher:unsubscribe", {"channel": "news"})
+
+    # 4, 5, 4 and 3 came within the interval; 2 is not busy and goes out at once
+    await async_wait_until(lambda: counts(receiver).count(2) == 2, what="count 2 again")
+    assert sorted(counts(receiver)) == [1, 2, 2, 3]
+
+
+async def test_the_end_of_a_throttle_interval_sends_the_latest_count(
+    pusher_server_factory: ServerFactory, ws_client: ClientFactory, receiver: Receiver
+) -> None:
+    clients = await subscribed_clients(
+        4, ws_client, pusher_server_factory, receiver, threshold=1, interval=0.5
+    )
+
+    await async_wait_until(lambda: 4 in counts(receiver), what="the latest count")
+    assert counts(receiver)[:2] == [1, 2]  # the first busy count is not held back
+    assert set(counts(receiver)) <= {1, 2, 3, 4}
+    seen = [await clients[0].expect("pusher_internal:subscription_count") for _ in range(4)]
+    assert [json.loads(f["data"])["subscription_count"] for f in seen] == [1, 2, 3, 4]

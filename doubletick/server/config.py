@@ -20,6 +20,10 @@ Optional behaviours, with Pusher-like defaults (PROTOCOL.md sections 1, 11-14):
 
 - `[server] cors_origins` (default `["*"]`): origins a page may call the REST API from;
   `[]` sends no CORS headers. Preflights (`OPTIONS`) are answered without a signature.
+- `allowed_origins` (default `[]`: any origin): the WebSocket `Origin` allow-list of an app;
+  `"https://app.example.com"` matches a whole origin, `"localhost"` or `"*.example.com"` its
+  host. Another origin (or none) is refused with `pusher:error` 4009 "Origin not allowed"
+  and close 4009.
 - `subscription_count_webhook_threshold` (100) and `subscription_count_webhook_interval`
   (5.0 s): above the threshold a channel's `subscription_count` webhook goes out at most once
   per interval, always with the latest count; interval 0 never throttles.
@@ -40,6 +44,7 @@ from doubletick.protocol.connection import ConnectionLimits
 _APP_ID_RE = re.compile(r"[0-9]+")
 _KEY_RE = re.compile(r"[-a-zA-Z0-9_.]+")
 _ORIGIN_RE = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s]+")
+_ORIGIN_PATTERN_RE = re.compile(r"([a-z*][a-z0-9+.*-]*://)?[^/\s]+", re.IGNORECASE)
 
 
 class ConfigError(ValueError):
@@ -58,6 +63,7 @@ class AppConfig:
     key: str = "app-key"
     secret: str = "app-secret"
     enabled: bool = True
+    allowed_origins: tuple[str, ...] = ()  # WebSocket Origin allow-list; () = any
     webhook_urls: tuple[str, ...] = ()
     client_events_enabled: bool = True
     max_client_events_per_second: int = 10  # 0 = unlimited
@@ -223,6 +229,12 @@ def _check_app(app: AppConfig) -> None:
     for url in app.webhook_urls:
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"webhook url must start with http:// or https://, got {url!r}")
+    for pattern in app.allowed_origins:
+        if not _ORIGIN_PATTERN_RE.fullmatch(pattern):
+            raise ConfigError(
+                "allowed_origins: each entry must be *, a host (wildcards allowed) or "
+                f"scheme://host[:port], got {pattern!r}"
+            )
     for f in dataclasses.fields(app):
         value = getattr(app, f.name)
         if f.type in {"int", "float"}:

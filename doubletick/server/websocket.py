@@ -10,9 +10,11 @@ so memory stays bounded however slow it reads.
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import logging
 import time
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
@@ -107,8 +109,26 @@ class WsPeer:
             self._transport.abort()
 
 
+def origin_allowed(allowed: tuple[str, ...], origin: str | None) -> bool:
+    """Whether a WebSocket from `origin` may connect (`allowed_origins`; empty: any).
+
+    An entry with a scheme matches the whole origin (`https://app.example.com`), one without
+    matches its host (`localhost`, `*.example.com`); `*` matches anything. A connection
+    without an Origin header only passes an empty list or `*` (as Reverb)."""
+    if not allowed or "*" in allowed:
+        return True
+    if not origin:
+        return False
+    origin = origin.lower()
+    host = urlsplit(origin).hostname or ""
+    return any(
+        fnmatch.fnmatchcase(origin if "://" in pattern else host, pattern.lower())
+        for pattern in allowed
+    )
+
+
 def handshake_error(
-    state: ServerState, key: str, query: Mapping[str, str]
+    state: ServerState, key: str, query: Mapping[str, str], origin: str | None = None
 ) -> tuple[ErrorCode, str] | None:
     """The first failed check of PROTOCOL.md section 1, in its order (None: all passed)."""
     if state.shutting_down:
@@ -125,6 +145,8 @@ def handshake_error(
         return ErrorCode.APP_NOT_FOUND, f"App key {key[:100]} does not exist."
     if not runtime.config.enabled:
         return ErrorCode.APP_DISABLED, "Application is disabled"
+    if not origin_allowed(runtime.config.allowed_origins, origin):
+        return ErrorCode.UNAUTHORIZED, "Origin not allowed"
     if runtime.is_full():
         return ErrorCode.OVER_CONNECTION_QUOTA, "Over connection quota"
     return None
@@ -152,7 +174,7 @@ async def websocket_handler(request: web.Request) -> web.StreamResponse:
 async def _run(
     request: web.Request, ws: web.WebSocketResponse, state: ServerState, key: str
 ) -> None:
-    refused = handshake_error(state, key, request.query)
+    refused = handshake_error(state, key, request.query, request.headers.get("Origin"))
     if refused is not None:
         code, message = refused
         await ws.send_str(frames.error(code, message))

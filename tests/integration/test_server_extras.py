@@ -9,13 +9,20 @@ import json
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import aiohttp
 import pytest
 
 from doubletick.protocol.signing import sign_rest_request
-from doubletick.server import ServerConfig, ServerInfo, ServerThread
-from tests.integration.server_support import ClientFactory, WsClient, sdk, ws_client
+from doubletick.server import AppConfig, ConfigError, ServerConfig, ServerInfo, ServerThread
+from tests.integration.server_support import (
+    PUSHER_JS_QUERY,
+    ClientFactory,
+    WsClient,
+    sdk,
+    ws_client,
+)
 from tests.integration.test_server_webhooks import Receiver, receiver
 from tests.nodeclients import PusherJsDriver, Report
 from tests.waiting import async_wait_until
@@ -220,3 +227,64 @@ async def test_the_end_of_a_throttle_interval_sends_the_latest_count(
     assert set(counts(receiver)) <= {1, 2, 3, 4}
     seen = [await clients[0].expect("pusher_internal:subscription_count") for _ in range(4)]
     assert [json.loads(f["data"])["subscription_count"] for f in seen] == [1, 2, 3, 4]
+
+
+# --- the Origin allow-list ----------------------------------------------------------------
+
+
+async def open_with_origin(
+    http: aiohttp.ClientSession, info: ServerInfo, origin: str | None
+) -> aiohttp.ClientWebSocketResponse:
+    headers = {} if origin is None else {"Origin": origin}
+    return await http.ws_connect(f"{info.ws_url}?{PUSHER_JS_QUERY}", headers=headers)
+
+
+async def first_frame(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
+    message = await ws.receive(timeout=5)
+    assert message.type is aiohttp.WSMsgType.TEXT, message
+    frame: dict[str, Any] = json.loads(message.data)
+    return frame
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "http://good.example:8080", None])
+async def test_a_websocket_from_an_origin_not_allowed_is_refused_with_4009(
+    pusher_server_factory: ServerFactory, http: aiohttp.ClientSession, origin: str | None
+) -> None:
+    info = pusher_server_factory(allowed_origins=("http://good.example",))
+    ws = await open_with_origin(http, info, origin)
+
+    error = await first_frame(ws)
+
+    assert error["event"] == "pusher:error"
+    assert error["data"] == {"code": 4009, "message": "Origin not allowed"}
+    closing = await ws.receive(timeout=5)
+    assert (closing.type, closing.data) == (aiohttp.WSMsgType.CLOSE, 4009)
+
+
+@pytest.mark.parametrize(
+    ("allowed", "origin"),
+    [
+        (("http://good.example",), "http://good.example"),
+        (("HTTP://Good.Example",), "http://good.example"),
+        (("localhost",), "http://localhost:5006"),
+        (("*.example.com",), "https://app.example.com"),
+        (("https://*.example.com",), "https://app.example.com"),
+        (("*",), None),
+    ],
+)
+async def test_a_websocket_from_an_allowed_origin_connects(
+    pusher_server_factory: ServerFactory,
+    http: aiohttp.ClientSession,
+    allowed: tuple[str, ...],
+    origin: str | None,
+) -> None:
+    info = pusher_server_factory(allowed_origins=allowed)
+    ws = await open_with_origin(http, info, origin)
+    assert (await first_frame(ws))["event"] == "pusher:connection_established"
+
+
+def test_an_origin_pattern_with_a_path_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="allowed_origins"):
+        AppConfig(allowed_origins=("https://app.example.com/page",))
+    with pytest.raises(ConfigError, match="cors_origins"):
+        ServerConfig(cors_origins=("app.example.com",))

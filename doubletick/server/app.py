@@ -33,10 +33,11 @@ class ServerInfo:
     app_id: str
     key: str
     secret: str
+    path_prefix: str = ""
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}/app/{self.key}"
+        return f"ws://{self.host}:{self.port}{self.path_prefix}/app/{self.key}"
 
     @property
     def http_url(self) -> str:
@@ -44,8 +45,10 @@ class ServerInfo:
 
     @property
     def pusher_url(self) -> str:
-        """The `PUSHER_URL` form the SDKs accept: `http://KEY:SECRET@HOST:PORT/apps/ID`."""
-        return f"http://{self.key}:{self.secret}@{self.host}:{self.port}/apps/{self.app_id}"
+        """The `PUSHER_URL` form the SDKs accept: `http://KEY:SECRET@HOST:PORT/apps/ID` (with
+        the path prefix, if any, before `/apps`)."""
+        base = f"http://{self.key}:{self.secret}@{self.host}:{self.port}{self.path_prefix}"
+        return f"{base}/apps/{self.app_id}"
 
 
 async def _index(request: web.Request) -> web.Response:
@@ -65,11 +68,13 @@ def build_application(state: ServerState) -> web.Application:
         middlewares=[cors, json_errors], client_max_size=state.config.max_request_body_bytes
     )
     app[STATE_KEY] = state
-    app.router.add_get("/app/{key}", websocket_handler)
-    app.router.add_get("/", _index)
-    for path in ("/health", "/up", "/ready"):
-        app.router.add_get(path, _health)
-    add_routes(app)
+    prefix = state.config.path_prefix
+    app.router.add_get(f"{prefix}/app/{{key}}", websocket_handler)
+    for base in dict.fromkeys(("", prefix)):
+        app.router.add_get(f"{base}/", _index)
+        for path in ("/health", "/up", "/ready"):
+            app.router.add_get(base + path, _health)
+    add_routes(app, prefix)
     return app
 
 
@@ -138,7 +143,7 @@ async def start_server(
         raise
     bound_port: int = runner.addresses[0][1]
     app = config.apps[0]
-    info = ServerInfo(host, bound_port, app.app_id, app.key, app.secret)
+    info = ServerInfo(host, bound_port, app.app_id, app.key, app.secret, config.path_prefix)
     log.info("listening on %s", info.ws_url)
     return RunningServer(state, runner, info)
 

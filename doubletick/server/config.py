@@ -24,6 +24,10 @@ Optional behaviours, with Pusher-like defaults (PROTOCOL.md sections 1, 11-14):
   `"https://app.example.com"` matches a whole origin, `"localhost"` or `"*.example.com"` its
   host. Another origin (or none) is refused with `pusher:error` 4009 "Origin not allowed"
   and close 4009.
+- `[server] path_prefix` (default `""`): serve everything under a prefix, e.g. `"/pusher"`
+  puts the WebSocket at `/pusher/app/KEY` and the REST API at `/pusher/apps/ID/...` (health
+  stays at the root too). REST signatures are checked over the path without the prefix, as
+  Reverb does, since that is what SDKs with a base-path option sign.
 - `subscription_count_webhook_threshold` (100) and `subscription_count_webhook_interval`
   (5.0 s): above the threshold a channel's `subscription_count` webhook goes out at most once
   per interval, always with the latest count; interval 0 never throttles.
@@ -44,6 +48,7 @@ from doubletick.protocol.connection import ConnectionLimits
 _APP_ID_RE = re.compile(r"[0-9]+")
 _KEY_RE = re.compile(r"[-a-zA-Z0-9_.]+")
 _ORIGIN_RE = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s]+")
+_PATH_PREFIX_RE = re.compile(r"(/[A-Za-z0-9._~-]+)+")
 _ORIGIN_PATTERN_RE = re.compile(r"([a-z*][a-z0-9+.*-]*://)?[^/\s]+", re.IGNORECASE)
 
 
@@ -122,6 +127,7 @@ class ServerConfig:
     webhook_max_retry_seconds: float = 300.0  # give up retrying a batch after this
     webhook_queue_size: int = 10_000  # events waiting per app; beyond it new ones drop
     cors_origins: tuple[str, ...] = ("*",)  # REST API CORS; () = no CORS headers
+    path_prefix: str = ""  # e.g. "/pusher": WebSocket at /pusher/app/KEY, REST at /pusher/apps
 
     def __post_init__(self) -> None:
         _check_server(self)
@@ -245,6 +251,11 @@ def _check_server(config: ServerConfig) -> None:
     if not config.apps:
         raise ConfigError("at least one app is needed")
     _check_origins("cors_origins", config.cors_origins)
+    if config.path_prefix and not _PATH_PREFIX_RE.fullmatch(config.path_prefix):
+        raise ConfigError(
+            "path_prefix must be empty or like /pusher (segments of letters, digits, "
+            f"-._~, no trailing /), got {config.path_prefix!r}"
+        )
     for attribute in ("app_id", "key"):
         values = [getattr(app, attribute) for app in config.apps]
         duplicates = sorted({v for v in values if values.count(v) > 1})

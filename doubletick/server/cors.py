@@ -34,7 +34,8 @@ def allowed_origin(allowed: tuple[str, ...], origin: str | None) -> str | None:
 
 
 def is_rest_path(state: ServerState, path: str) -> bool:
-    return path.startswith(("/apps/", "/users/"))
+    prefix = state.config.path_prefix
+    return path.startswith((f"{prefix}/apps/", f"{prefix}/users/"))
 
 
 @web.middleware

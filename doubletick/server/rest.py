@@ -45,7 +45,8 @@ async def authenticate(request: web.Request) -> tuple[AppRuntime, bytes]:
     for name in request.query:
         values = request.query.getall(name)
         params[name] = values[0] if len(values) == 1 else values
-    rest_request = RestRequest(request.method, request.path, params, body)
+    signed_path = request.path.removeprefix(state.config.path_prefix)  # as Reverb
+    rest_request = RestRequest(request.method, signed_path, params, body)
     try:
         verify_rest_request(rest_request, runtime.config.key, runtime.config.secret, time.time())
     except RestAuthError as exc:
@@ -156,12 +157,13 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return json_error(500, "internal server error")
 
 
-def add_routes(app: web.Application) -> None:
-    base = "/apps/{app_id:[0-9]+}"
+def add_routes(app: web.Application, prefix: str = "") -> None:
+    """The REST API's routes, under `prefix` (a `path_prefix` such as `/pusher`)."""
+    base = prefix + "/apps/{app_id:[0-9]+}"
     app.router.add_post(f"{base}/events", post_events)
     app.router.add_post(f"{base}/batch_events", post_batch_events)
     app.router.add_get(f"{base}/channels", get_channels)
     app.router.add_get(base + "/channels/{channel_name}", get_channel)
     app.router.add_get(base + "/channels/{channel_name}/users", get_channel_users)
     app.router.add_post(base + "/users/{user_id}/terminate_connections", terminate_connections)
-    app.router.add_post("/users/{user_id}/terminate_connections", terminate_connections)
+    app.router.add_post(prefix + "/users/{user_id}/terminate_connections", terminate_connections)

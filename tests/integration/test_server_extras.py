@@ -4,6 +4,7 @@ Origin allow-list, a path prefix, authorized connections and the REST rate limit
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import socket
@@ -288,3 +289,70 @@ def test_an_origin_pattern_with_a_path_is_a_config_error() -> None:
         AppConfig(allowed_origins=("https://app.example.com/page",))
     with pytest.raises(ConfigError, match="cors_origins"):
         ServerConfig(cors_origins=("app.example.com",))
+
+
+# --- a path prefix ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def prefixed(pusher_server_factory: ServerFactory) -> ServerInfo:
+    return pusher_server_factory(ServerConfig(path_prefix="/pusher"))
+
+
+async def post_event(
+    http: aiohttp.ClientSession, info: ServerInfo, *, signed_path: str, channel: str = "news"
+) -> int:
+    """POST one event to `{prefix}/apps/ID/events`, signed over `signed_path`."""
+    body = json.dumps({"name": "update", "channel": channel, "data": "x"}).encode()
+    params = signed_params(info, "POST", signed_path, body)
+    url = f"{info.http_url}{info.path_prefix}/apps/{info.app_id}/events"
+    async with http.post(url, params=params, data=body) as answer:
+        return answer.status
+
+
+async def test_a_prefixed_server_serves_websockets_and_rest_under_the_prefix(
+    prefixed: ServerInfo, ws_client: ClientFactory, http: aiohttp.ClientSession
+) -> None:
+    assert prefixed.ws_url.endswith("/pusher/app/app-key")
+    assert prefixed.pusher_url.endswith("/pusher/apps/1")
+    client = await ws_client(prefixed)
+    await client.subscribe("news")
+
+    status = await post_event(http, prefixed, signed_path=f"/apps/{prefixed.app_id}/events")
+
+    assert status == 200
+    assert (await client.expect("update"))["data"] == "x"
+
+
+async def test_a_prefixed_server_checks_signatures_over_the_path_without_the_prefix(
+    prefixed: ServerInfo, http: aiohttp.ClientSession
+) -> None:
+    full_path = f"/pusher/apps/{prefixed.app_id}/events"
+    assert await post_event(http, prefixed, signed_path=full_path) == 401
+
+
+async def test_a_prefixed_server_serves_nothing_outside_the_prefix_but_health(
+    prefixed: ServerInfo, http: aiohttp.ClientSession
+) -> None:
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await http.ws_connect(f"{prefixed.http_url}/app/{prefixed.key}?{PUSHER_JS_QUERY}")
+    assert refused.value.status == 404
+    unprefixed = dataclasses.replace(prefixed, path_prefix="")
+    assert await post_event(http, unprefixed, signed_path=f"/apps/{prefixed.app_id}/events") == 404
+    for path in ("/health", "/pusher/health"):
+        async with http.get(prefixed.http_url + path) as health:
+            assert health.status == 200
+
+
+@pytest.mark.node
+def test_pusher_js_connects_with_its_ws_path_option(prefixed: ServerInfo) -> None:
+    with PusherJsDriver() as js:
+        js.connect("a", key=prefixed.key, port=prefixed.port, wsPath="/pusher")
+        subscribed = js.subscribe("a", "news")
+        assert subscribed["event"] == "pusher:subscription_succeeded"
+
+
+@pytest.mark.parametrize("prefix", ["pusher", "/pusher/", "/pu sher", "/"])
+def test_a_malformed_path_prefix_is_a_config_error(prefix: str) -> None:
+    with pytest.raises(ConfigError, match="path_prefix"):
+        ServerConfig(path_prefix=prefix)

@@ -10,7 +10,10 @@ Rules it enforces (PROTOCOL.md sections 3-11): nothing before `connection_establ
 subscription signatures (presence over the raw `channel_data`); `#server-to-user-<id>` only
 for the socket signed in as `<id>`; idempotent re-subscribe; client-event rules (name,
 channel kind, subscription, size, rate, app switch) answered with `pusher:error` 4301 on an
-open connection; sign-in; ping/pong and server-side liveness (ping, then close 4201).
+open connection; sign-in; ping/pong and server-side liveness (ping, then close 4201);
+optionally "authorized connections" (PROTOCOL.md section 11): with a
+`user_authentication_timeout`, a socket that has neither signed in nor subscribed to a
+private, encrypted or presence channel by then is closed with 4009.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class ConnectionLimits:
     max_user_id_length: int = 200
     max_watchlist_size: int = 100
     max_subscriptions: int = 1_000  # channels per connection; keeps memory bounded
+    user_authentication_timeout: float = 0.0  # seconds to sign in or authorize; 0 = off
 
 
 class ConnectionState(enum.Enum):
@@ -143,9 +147,11 @@ class Connection:
     """One client's view of the protocol. Cheap: a few slots and a dict of subscriptions."""
 
     __slots__ = (
+        "_authorized",
         "_key",
         "_last_activity",
         "_limits",
+        "_opened_at",
         "_pinged_at",
         "_secret",
         "_subscriptions",
@@ -168,13 +174,15 @@ class Connection:
         self._tokens_at = 0.0
         self._last_activity = 0.0
         self._pinged_at: float | None = None
+        self._opened_at = 0.0
+        self._authorized = False  # signed in, or subscribed to a channel that needs auth
 
     # -- what the transport calls ----------------------------------------------------------
 
     def open(self, now: float) -> list[Output]:
         """The upgrade is done: greet the client with its socket id."""
         self.state = ConnectionState.OPEN
-        self._last_activity = self._tokens_at = now
+        self._last_activity = self._tokens_at = self._opened_at = now
         established = frames.connection_established(self.socket_id, self._limits.activity_timeout)
         return [SendFrame(established)]
 
@@ -198,9 +206,12 @@ class Connection:
 
     def tick(self, now: float) -> list[Output]:
         """Liveness: ping after `activity_timeout` of inbound silence, close 4201 if the
-        client stays silent for `pong_timeout` more."""
+        client stays silent for `pong_timeout` more. With `user_authentication_timeout`, close
+        4009 a socket still unauthorized after it."""
         if self.state is not ConnectionState.OPEN:
             return []
+        if self._authorization_expired(now):
+            return self.close(ErrorCode.UNAUTHORIZED, "Connection not authorized within timeout.")
         if self._pinged_at is None:
             if now - self._last_activity >= self._limits.activity_timeout:
                 self._pinged_at = now
@@ -209,6 +220,10 @@ class Connection:
         if now - self._pinged_at >= self._limits.pong_timeout:
             return self.close(ErrorCode.PONG_NOT_RECEIVED, "Pong reply not received")
         return []
+
+    def _authorization_expired(self, now: float) -> bool:
+        timeout = self._limits.user_authentication_timeout
+        return timeout > 0 and not self._authorized and now - self._opened_at >= timeout
 
     def close(self, code: ErrorCode, message: str) -> list[Output]:
         """The server ends the connection: `pusher:error` with `code`, then close `code`."""
@@ -278,6 +293,7 @@ class Connection:
         if previous is not None and previous[1] is not None:
             member = previous[1]  # a repeated subscribe keeps the first identity
         self._subscriptions[name] = (channel, member)
+        self._authorized = self._authorized or channel.kind.needs_auth
         return [Subscribe(channel, member)]
 
     def _on_unsubscribe(self, frame: ClientFrame, now: float) -> list[Output]:
@@ -302,6 +318,7 @@ class Connection:
         if self.user_id is not None and self.user_id != user_id:
             return self.close(ErrorCode.UNAUTHORIZED, "socket is already signed in as another user")
         outputs: list[Output] = [SendFrame(frames.signin_success(user_data))]
+        self._authorized = True
         limit = self._limits.max_watchlist_size
         if len(watchlist) > limit:
             message = f"watchlist has {len(watchlist)} user ids: only the first {limit} are kept"

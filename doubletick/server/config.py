@@ -28,6 +28,9 @@ Optional behaviours, with Pusher-like defaults (PROTOCOL.md sections 1, 11-14):
   puts the WebSocket at `/pusher/app/KEY` and the REST API at `/pusher/apps/ID/...` (health
   stays at the root too). REST signatures are checked over the path without the prefix, as
   Reverb does, since that is what SDKs with a base-path option sign.
+- `user_authentication_timeout` (default 0 = off; Pusher's and soketi's "authorized
+  connections" use 30 s): a socket that has neither signed in nor subscribed to a private,
+  encrypted or presence channel within this many seconds is closed with 4009.
 - `subscription_count_webhook_threshold` (100) and `subscription_count_webhook_interval`
   (5.0 s): above the threshold a channel's `subscription_count` webhook goes out at most once
   per interval, always with the latest count; interval 0 never throttles.
@@ -86,6 +89,7 @@ class AppConfig:
     max_user_id_length: int = 200
     max_watchlist_size: int = 100
     max_subscriptions_per_connection: int = 1_000
+    user_authentication_timeout: float = 0.0  # "authorized connections"; 0 = off
     cache_ttl_seconds: float = 1_800.0
     subscription_count_events: bool = False  # Pusher's "subscription counting" switch
     subscription_count_webhook_threshold: int = 100  # above it the webhook is throttled
@@ -111,6 +115,7 @@ class AppConfig:
             max_user_id_length=self.max_user_id_length,
             max_watchlist_size=self.max_watchlist_size,
             max_subscriptions=self.max_subscriptions_per_connection,
+            user_authentication_timeout=self.user_authentication_timeout,
         )
 
 
@@ -220,6 +225,7 @@ _ZERO_ALLOWED = set(_NON_NEGATIVE) | {
     "webhook_batch_seconds",
     "subscription_count_webhook_threshold",
     "subscription_count_webhook_interval",
+    "user_authentication_timeout",
 }
 
 

@@ -1,6 +1,7 @@
 """Server-side liveness (PROTOCOL.md section 4) with one periodic sweep per server, not a
 timer per connection: each pass asks every connection's state machine whether to ping it or
-close it (4201), and drops expired cache entries."""
+close it (4201, or 4009 when it stayed unauthorized too long), and drops expired cache
+entries."""
 
 from __future__ import annotations
 
@@ -18,8 +19,17 @@ _MIN_INTERVAL = 0.02
 
 def sweep_interval(state: ServerState) -> float:
     """Often enough to act within a quarter of the shortest timeout, at most once a second."""
-    shortest = min(min(r.limits.activity_timeout, r.limits.pong_timeout) for r in state.runtimes)
-    return max(_MIN_INTERVAL, min(_MAX_INTERVAL, shortest / 4))
+    timeouts = [
+        timeout
+        for runtime in state.runtimes
+        for timeout in (
+            runtime.limits.activity_timeout,
+            runtime.limits.pong_timeout,
+            runtime.limits.user_authentication_timeout,
+        )
+        if timeout > 0
+    ]
+    return max(_MIN_INTERVAL, min(_MAX_INTERVAL, min(timeouts) / 4))
 
 
 async def run_heartbeat(state: ServerState) -> None:

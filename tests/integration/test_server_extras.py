@@ -356,3 +356,25 @@ def test_pusher_js_connects_with_its_ws_path_option(prefixed: ServerInfo) -> Non
 def test_a_malformed_path_prefix_is_a_config_error(prefix: str) -> None:
     with pytest.raises(ConfigError, match="path_prefix"):
         ServerConfig(path_prefix=prefix)
+
+
+# --- authorized connections ---------------------------------------------------------------
+
+
+async def test_a_socket_that_neither_signs_in_nor_authorizes_is_closed_with_4009(
+    pusher_server_factory: ServerFactory, ws_client: ClientFactory
+) -> None:
+    info = pusher_server_factory(user_authentication_timeout=1.0)
+    signed_in = await ws_client(info)
+    await signed_in.sign_in('{"id":"alice"}')
+    authorized = await ws_client(info)
+    await authorized.subscribe("private-room")
+    anonymous = await ws_client(info)
+    await anonymous.subscribe("news")
+
+    error = await anonymous.expect("pusher:error")
+
+    assert error["data"] == {"code": 4009, "message": "Connection not authorized within timeout."}
+    assert await anonymous.expect_close() == 4009
+    for client in (signed_in, authorized):  # older than the anonymous one, and still here
+        await client.assert_nothing_pending()

@@ -60,7 +60,8 @@ class InspectorStore(param.Parameterized):
     paused = param.Boolean(default=False)
     keep = param.Integer(default=2000, bounds=(1, None))
     shown = param.Integer(default=100, bounds=(1, None))
-    total = param.Integer(default=0, doc="frames seen since the last clear")
+    flush_every = param.Number(default=0.5, bounds=(0, None), doc="seconds between updates")
+    total = param.Integer(default=0, doc="frames seen since the last clear (at each flush)")
     batches = param.Integer(default=0, doc="counts flushes that left rows in last_batch")
     refreshed = param.Integer(default=0, doc="counts filter changes: the view reloads rows()")
 
@@ -70,6 +71,7 @@ class InspectorStore(param.Parameterized):
         self.last_batch = empty_columns()
         self._frames: deque[FrameRow] = deque(maxlen=self.keep)
         self._pending: list[FrameRow] = []
+        self._flush_due = 0.0
 
     def add(self, user: str, frame: FrameLogged, wall_at: float) -> None:
         if self.paused:
@@ -77,11 +79,17 @@ class InspectorStore(param.Parameterized):
         row = FrameRow.from_frame(user, frame, wall_at)
         self._frames.append(row)
         self._pending.append(row)
-        self.total += 1
 
-    def flush(self) -> None:
-        """Publish the matching frames added since the last flush."""
+    def flush(self, now: float | None = None) -> None:
+        """Publish the matching frames added since the last publication, at most once per
+        `flush_every` seconds (a table that redraws ten times a second loads a browser)."""
+        now = time.monotonic() if now is None else now
+        if now < self._flush_due:
+            return
+        self._flush_due = now + self.flush_every
         pending, self._pending = self._pending, []
+        if pending:
+            self.total += len(pending)
         matching = [row for row in pending if self.matches(row)][-self.shown :]
         if matching:
             self.last_batch = _columns(matching)

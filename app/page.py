@@ -60,6 +60,8 @@ class Dashboard(pn.viewable.Viewer):
             document = pn.state.curdoc
             if document is not None and document.session_context is not None:
                 pn.state.on_session_destroyed(self._destroyed)
+                if pn.state.location is not None:  # ?auto=true&rate=50 starts a conversation
+                    pn.state.location.sync(self.store, {"auto_chat": "auto", "rate": "rate"})
         return self._layout
 
     def _build(self) -> pn.viewable.Viewable:

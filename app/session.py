@@ -117,6 +117,7 @@ class DashboardSession:
         self._turns = itertools.cycle(("alice", "bob"))
         self._auto_since: float | None = None
         self._auto_credit = 0.0
+        self._dropped = 0  # counted on client threads, published by drain()
         self._lock = threading.Lock()
         self._started = self._closed = False
 
@@ -172,7 +173,7 @@ class DashboardSession:
 
     def _observe(self, role: str, event: object) -> None:
         if len(self._events) == self._events.maxlen:
-            self.store.dropped_events += 1  # racy by one at worst: it is a gauge
+            self._dropped += 1  # racy by one at worst: it is a gauge
         self._events.append(Queued(role, time.time(), time.monotonic(), event))
 
     # -- the page's thread ---------------------------------------------------------------
@@ -191,11 +192,14 @@ class DashboardSession:
                 to_read[queued.role].append(read_id)
         self._auto_send(now)
         for role, store in self.stores.items():
-            store.publish(now)
+            # shown in this very update: the receipt goes first, rendering follows
             if to_read[role] and store.chat_open and not self._closed:
                 self.clients[role].mark_read(self.channel, to_read[role])
+            store.publish(now)
         self.store.latency.flush()
-        self.store.inspector.flush()
+        self.store.inspector.flush(now)
+        if self._dropped != self.store.dropped_events:
+            self.store.dropped_events = self._dropped
         return count
 
     def _apply(self, queued: Queued) -> str | None:

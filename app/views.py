@@ -1,12 +1,13 @@
 """The dashboard's views: they watch the stores and render; every decision is in the stores.
 
-ChatMessage is heavy (about 34 Panel objects, ~60 ms to build and attach here), so a chat
-pane draws at most `render_rate` new messages per second (the newest win) and keeps the
-newest `max_rendered`; ticks of drawn messages update in place.
+ChatMessage is heavy (about 34 Panel objects, 60-150 ms to build and attach here), so a chat
+pane keeps at most `max_rendered` of them and refills the oldest for a new message; it draws
+at most `render_rate` new messages per second (the newest win). Ticks update in place.
 """
 
 from __future__ import annotations
 
+import datetime
 import html
 import time
 from typing import Any
@@ -26,6 +27,7 @@ from app.ticks import GREY, tick_html
 LATENCY_SOURCE = "latency_source"  # Bokeh model names the tests read
 LATENCY_PLOT = "latency_plot"
 AVATARS = {"Alice": "A", "Bob": "B"}
+COUNTS_PERIOD = 0.5  # seconds between updates of a pane's "sent N, received M" line
 
 
 class RenderBudget:
@@ -57,20 +59,75 @@ def header_html(name: str, peer: str, online: bool, typing: bool, connection: st
     )
 
 
+class MessageSlot:
+    """One drawn ChatMessage, refilled with a newer message once it scrolls out: building a
+    ChatMessage cost ~100 ms here, refilling one ~8 ms. Its tick updates in place."""
+
+    def __init__(self, item: MessageItem) -> None:
+        self.tick = pn.pane.HTML("", margin=0)
+        self.message = pn.chat.ChatMessage(
+            item.text,
+            user=item.author,
+            avatar=_avatar(item.author),
+            footer_objects=[self.tick],
+            show_reaction_icons=False,
+            show_copy_icon=False,
+            show_edit_icon=False,
+            show_activity_dot=False,
+        )
+        self.item: MessageItem | None = None
+        self._watcher: Any = None
+        self.show(item, fresh=True)
+
+    @property
+    def message_id(self) -> str | None:
+        return None if self.item is None else self.item.message_id
+
+    def show(self, item: MessageItem, *, fresh: bool = False) -> MessageSlot:
+        self.release()
+        if not fresh:
+            self.message.param.update(
+                object=item.text,
+                user=item.author,
+                avatar=_avatar(item.author),
+                timestamp=datetime.datetime.now(),
+            )
+        self.item = item
+        self.tick.object = tick_html(item) if item.own else ""
+        if item.own:
+            self._watcher = item.param.watch(self._retick, ["state", "steps", "failure"])
+        return self
+
+    def release(self) -> MessageSlot:
+        if self.item is not None and self._watcher is not None:
+            self.item.param.unwatch(self._watcher)
+        self.item = self._watcher = None
+        return self
+
+    def _retick(self, *_: object) -> None:
+        if self.item is not None:
+            self.tick.object = tick_html(self.item)
+
+
+def _avatar(author: str) -> str:
+    return AVATARS.get(author, author[:1])
+
+
 class ChatPane(pn.viewable.Viewer):
     """One user's chat: the peer's presence in the header, a ChatFeed, an input, switches."""
 
     store = param.ClassSelector(class_=ChatStore)
     max_rendered = param.Integer(default=15, bounds=(1, None))
-    render_rate = param.Number(default=3.0, bounds=(0.1, None), doc="new messages drawn per s")
+    render_rate = param.Number(default=1.0, bounds=(0.1, None), doc="new messages drawn per s")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         store = self.store
-        self._budget = RenderBudget(self.render_rate, burst=2 * int(self.render_rate) or 1)
-        self._drawn: dict[str, tuple[pn.chat.ChatMessage, Any]] = {}
-        self._order: list[str] = []
+        self._budget = RenderBudget(self.render_rate, burst=max(3, int(2 * self.render_rate)))
+        self._slots: list[MessageSlot] = []  # drawn, oldest first
+        self._free: list[MessageSlot] = []
         self._undrawn = 0
+        self._counts_due = 0.0
         self._skipped: set[str] = set()
         self.header = pn.pane.HTML(
             pn.bind(
@@ -144,63 +201,46 @@ class ChatPane(pn.viewable.Viewer):
             self.store.typing()
 
     def _sync(self, _: object) -> None:
-        """Draw new items (within the budget), forget items the store dropped."""
+        """Draw new items (within the budget) in recycled slots, drop what the store dropped."""
         items = self.store.messages
         present = {item.message_id for item in items}
-        for message_id in [m for m in self._order if m not in present]:
-            self._forget(message_id)
+        before = [slot.message for slot in self._slots]
+        for slot in [s for s in self._slots if s.message_id not in present]:
+            self._slots.remove(slot)
+            self._free.append(slot.release())
         self._skipped &= present
-        seen = self._drawn.keys() | self._skipped
+        seen = {slot.message_id for slot in self._slots} | self._skipped
         new = [item for item in items if item.message_id not in seen]
         granted = self._budget.take(min(len(new), self.max_rendered))
-        drawn = new[len(new) - granted :] if granted else []
-        self._skipped.update(i.message_id for i in new[: len(new) - granted])
+        self._skipped.update(item.message_id for item in new[: len(new) - granted])
         self._undrawn += len(new) - granted
-        for item in drawn:
-            self._draw(item)
-        for message_id in self._order[: -self.max_rendered]:
-            self._forget(message_id)
-        self.feed.objects = [self._drawn[m][0] for m in self._order]
-        self._show_counts(len(items))
+        for item in new[len(new) - granted :] if granted else []:
+            self._slots.append(self._slot_for(item))
+        after = [slot.message for slot in self._slots]
+        if after != before:
+            self.feed.objects = after
+        self._show_counts()
 
-    def _draw(self, item: MessageItem) -> None:
-        footer, watcher = [], None
-        if item.own:
-            tick = pn.pane.HTML(tick_html(item), margin=0)
-            footer = [tick]
-            watcher = item.param.watch(_retick(item, tick), ["state", "steps", "failure"])
-        message = pn.chat.ChatMessage(
-            item.text,
-            user=item.author,
-            avatar=AVATARS.get(item.author, item.author[:1]),
-            footer_objects=footer,
-            show_reaction_icons=False,
-            show_copy_icon=False,
-            show_edit_icon=False,
-            show_activity_dot=False,
-        )
-        self._drawn[item.message_id] = (message, (item, watcher))
-        self._order.append(item.message_id)
+    def _slot_for(self, item: MessageItem) -> MessageSlot:
+        if self._free:
+            return self._free.pop().show(item)
+        if len(self._slots) >= self.max_rendered:
+            return self._slots.pop(0).show(item)
+        return MessageSlot(item)
 
-    def _forget(self, message_id: str) -> None:
-        _, (item, watcher) = self._drawn.pop(message_id)
-        if watcher is not None:
-            item.param.unwatch(watcher)
-        self._order.remove(message_id)
-
-    def _show_counts(self, kept: int) -> None:
+    def _show_counts(self) -> None:
+        now = time.monotonic()
+        if now < self._counts_due:
+            return
+        self._counts_due = now + COUNTS_PERIOD
+        store = self.store
+        text = f"sent {store.sent_count}, received {store.received_count}"
         if self._undrawn:
-            self.shown.object = (
-                f"showing the newest {len(self._order)} messages; {self._undrawn} arrived "
-                f"faster than drawn (at most {self.render_rate:g} per second)"
+            text += (
+                f"; showing the newest {len(self._slots)}: {self._undrawn} arrived faster "
+                f"than drawn (at most {self.render_rate:g} per second)"
             )
-
-
-def _retick(item: MessageItem, tick: pn.pane.HTML) -> Any:
-    def update(*_: object) -> None:
-        tick.object = tick_html(item)
-
-    return update
+        self.shown.object = text
 
 
 class LatencyTimeline(pn.viewable.Viewer):

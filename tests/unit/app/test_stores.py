@@ -162,7 +162,19 @@ def test_inspector_pause_keeps_nothing_and_long_data_is_cut() -> None:
     assert len(store.rows()["data"][0]) == 300
     store.paused = True
     store.add("Alice", frame("in", "e"), 1.0)
+    store.flush()
     assert store.total == 1
+
+
+def test_inspector_publishes_at_most_once_per_period() -> None:
+    store = InspectorStore(flush_every=0.5)
+    store.add("Alice", frame("in", "a"), 1.0)
+    store.flush(now=10.0)
+    store.add("Alice", frame("in", "b"), 1.0)
+    store.flush(now=10.2)
+    assert (store.batches, store.total) == (1, 1)
+    store.flush(now=10.5)
+    assert (store.batches, store.total, store.last_batch["event"]) == (2, 2, ["b"])
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,259 @@
+"""The dashboard under load: the automatic conversation at 50 messages/s for 60 s.
+
+    .venv/bin/python -m bench.dashboard_load [--rate 50] [--duration 60] [--out PATH]
+
+Serves `app/dashboard.py` with `panel serve` (its own process: the Panel server, the embedded
+Pusher server, the auth server and both chat clients), opens it in Debian's chromium and
+sets the rate through the URL (`?rate=50`), then presses "Automatic conversation". Measures:
+
+- server CPU (% of one core) and RSS before and after the run;
+- tick delay: from the moment a client thread observed a receipt (`data-changed-at` on the
+  tick, wall clock) to the first animation frame after the browser applied that tick's
+  update; only drawn messages have ticks (a pane draws a few per second, see app/views.py);
+- receipt latencies the clients measured (the exported CSV): send -> delivered and
+  delivered -> read, and how many messages got through;
+- the browser's JS heap before and after.
+
+Writes `bench/results/dashboard.json` and prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, cpu_seconds, machine_facts, percentile, rss_bytes
+
+RESULTS = ROOT / "bench" / "results" / "dashboard.json"
+READY_RE = re.compile(r"Bokeh app running at: (http://\S+)")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Records, for every tick update the browser applies, how long after the client observed the
+# receipt the next frame was drawn (Panel sends the HTML pane's text, escaped or not).
+WATCH_TICKS = """() => {
+  window.__tickDelays = [];
+  const q = '(?:"|&quot;)';
+  const re = new RegExp(`data-state=${q}(delivered|read)${q}[^]*?data-changed-at=${q}([0-9]+)`);
+  Bokeh.documents[0].on_change((event) => {
+    if (typeof event.value !== "string") return;
+    const match = re.exec(event.value);
+    if (match === null) return;
+    const observed = Number(match[2]);
+    requestAnimationFrame(() => window.__tickDelays.push(Date.now() - observed));
+  });
+}"""
+
+
+class DashboardProcess:
+    """`panel serve app/dashboard.py --port 0` and the URL it reports."""
+
+    def __init__(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PUSHER_", "DOUBLETICK_"))}
+        self.process = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("panel")),
+                "serve",
+                str(ROOT / "app" / "dashboard.py"),
+                "--address=127.0.0.1",
+                "--port=0",
+                "--allow-websocket-origin=127.0.0.1",
+                "--check-unused-sessions=500",
+                "--unused-session-lifetime=1000",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.url = self._wait_for_url()
+        self.log: list[str] = []
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def _wait_for_url(self, timeout: float = 60.0) -> str:
+        assert self.process.stderr is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.process.stderr.readline()
+            if not line:
+                raise RuntimeError(f"panel serve exited with {self.process.wait()}")
+            match = READY_RE.search(line)
+            if match:
+                return match.group(1)
+        raise TimeoutError("panel serve did not report its URL")
+
+    def _drain(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.log = [*self.log[-50:], line.rstrip()]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def run(rate: float, duration: float) -> dict[str, Any]:
+    from playwright.sync_api import expect, sync_playwright
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        raise SystemExit("chromium not found on PATH (apt-get install chromium)")
+    server = DashboardProcess()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1500})
+            page.goto(f"{server.url}?rate={rate:g}")
+            page.wait_for_function("() => window.Bokeh !== undefined && Bokeh.documents.length")
+            expect(page.locator('.dt-peer[data-online="true"]')).to_have_count(2, timeout=30_000)
+            page.evaluate(WATCH_TICKS)
+            before = snapshot(server.pid, page)
+            page.get_by_role("button", name="Automatic conversation").click()
+            started, cpu_start = time.monotonic(), cpu_seconds(server.pid)
+            cpu_samples = sample_cpu(server.pid, duration)
+            cpu_used = cpu_seconds(server.pid) - cpu_start
+            elapsed = time.monotonic() - started
+            page.get_by_role("button", name="Automatic conversation").click()
+            after = snapshot(server.pid, page)
+            delays = page.evaluate("() => window.__tickDelays")
+            latencies = exported_latencies(page)
+            counts = page.locator(".dt-pane-alice").get_by_text("sent ").first.inner_text()
+            browser.close()
+    finally:
+        server.stop()
+    return {
+        "rate_per_second": rate,
+        "duration_seconds": round(elapsed, 1),
+        "server_cpu_percent_of_one_core": round(100 * cpu_used / elapsed, 1),
+        "server_cpu_percent_max_1s": max(cpu_samples, default=0.0),
+        "server_cpu_percent_per_second": cpu_samples,
+        "server_rss_mb_before": round(before["rss"] / 2**20, 1),
+        "server_rss_mb_after": round(after["rss"] / 2**20, 1),
+        "browser_js_heap_mb_before": before["heap_mb"],
+        "browser_js_heap_mb_after": after["heap_mb"],
+        "tick_delay_ms": summary(delays),
+        "receipt_latency_ms": latencies,
+        "alice_pane_counts": counts,
+        "machine": machine_facts(),
+    }
+
+
+def snapshot(pid: int, page: Any) -> dict[str, float]:
+    heap = page.evaluate("() => performance.memory ? performance.memory.usedJSHeapSize : 0")
+    return {"rss": rss_bytes(pid), "heap_mb": round(heap / 2**20, 1)}
+
+
+def sample_cpu(pid: int, duration: float) -> list[float]:
+    """CPU % of one core, once a second, for `duration` seconds."""
+    samples, tick = [], threading.Event()
+    deadline = time.monotonic() + duration
+    last_cpu, last_at = cpu_seconds(pid), time.monotonic()
+    while time.monotonic() < deadline:
+        tick.wait(min(1.0, max(0.0, deadline - time.monotonic())))  # the sampling period
+        cpu, at = cpu_seconds(pid), time.monotonic()
+        samples.append(round(100 * (cpu - last_cpu) / max(at - last_at, 1e-6), 1))
+        last_cpu, last_at = cpu, at
+    return samples
+
+
+def exported_latencies(page: Any) -> dict[str, Any]:
+    """Press "Export latency CSV" and summarise what the clients measured."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    try:
+        with page.expect_download(timeout=60_000) as download_info:
+            page.get_by_role("button", name="Export latency CSV").click()
+        text = Path(download_info.value.path()).read_text()
+    except PlaywrightError as exc:
+        return {"error": str(exc).splitlines()[0]}
+    rows = list(csv.DictReader(io.StringIO(text)))
+    kinds: dict[str, list[float]] = {}
+    for row in rows:
+        kinds.setdefault(row["kind"], []).append(float(row["latency_ms"]))
+    return {kind: summary(values) for kind, values in kinds.items()}
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"count": 0}
+    return {
+        "count": len(values),
+        "p50": round(percentile(values, 0.50), 1),
+        "p95": round(percentile(values, 0.95), 1),
+        "p99": round(percentile(values, 0.99), 1),
+        "max": round(max(values), 1),
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    tick = result["tick_delay_ms"]
+    rows = [
+        ("automatic conversation", f"{result['rate_per_second']:g} messages/s"),
+        ("duration", f"{result['duration_seconds']} s"),
+        ("server CPU (mean / max 1 s), % of one core",
+         f"{result['server_cpu_percent_of_one_core']} / {result['server_cpu_percent_max_1s']}"),
+        ("server RSS before → after", f"{result['server_rss_mb_before']} → "
+         f"{result['server_rss_mb_after']} MB"),
+        ("browser JS heap before → after", f"{result['browser_js_heap_mb_before']} → "
+         f"{result['browser_js_heap_mb_after']} MB"),
+        ("receipt → tick on the page (p50 / p95 / p99, n)",
+         f"{tick.get('p50', '–')} / {tick.get('p95', '–')} / {tick.get('p99', '–')} ms, "
+         f"n={tick['count']}"),
+    ]  # fmt: skip
+    for kind, values in result["receipt_latency_ms"].items():
+        if kind == "error":
+            rows.append(("receipt latencies", f"export failed: {values}"))
+            continue
+        rows.append(
+            (
+                f"{kind} (p50 / p95 / p99, n)",
+                f"{values.get('p50')} / {values.get('p95')} / {values.get('p99')} ms, "
+                f"n={values['count']}",
+            )
+        )
+    rows.append(("Alice's pane", result["alice_pane_counts"]))
+    lines = ["| measure | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=50.0, help="messages per second")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    result = run(args.rate, args.duration)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(markdown(result))
+    print(f"\nwritten to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -31,6 +31,10 @@ Optional behaviours, with Pusher-like defaults (PROTOCOL.md sections 1, 11-14):
 - `user_authentication_timeout` (default 0 = off; Pusher's and soketi's "authorized
   connections" use 30 s): a socket that has neither signed in nor subscribed to a private,
   encrypted or presence channel within this many seconds is closed with 4009.
+- `max_backend_events_per_second` and `max_read_requests_per_second` (default 0 = off): REST
+  rate limits per app (an event costs one point per channel, a batch one per event, a GET
+  one). Over a limit the answer is 429 with `Retry-After`; every limited answer carries
+  `X-RateLimit-Limit` and `X-RateLimit-Remaining` (as soketi).
 - `subscription_count_webhook_threshold` (100) and `subscription_count_webhook_interval`
   (5.0 s): above the threshold a channel's `subscription_count` webhook goes out at most once
   per interval, always with the latest count; interval 0 never throttles.
@@ -89,6 +93,8 @@ class AppConfig:
     max_user_id_length: int = 200
     max_watchlist_size: int = 100
     max_subscriptions_per_connection: int = 1_000
+    max_backend_events_per_second: int = 0  # REST events x channels; over it: 429; 0 = off
+    max_read_requests_per_second: int = 0  # REST GET requests; over it: 429; 0 = off
     user_authentication_timeout: float = 0.0  # "authorized connections"; 0 = off
     cache_ttl_seconds: float = 1_800.0
     subscription_count_events: bool = False  # Pusher's "subscription counting" switch
@@ -220,7 +226,13 @@ def _convert(type_name: object, value: Any, where: str, name: str) -> Any:
 
 # --- validation ---------------------------------------------------------------------------
 
-_NON_NEGATIVE = ("max_client_events_per_second", "max_connections", "webhook_delay_seconds")
+_NON_NEGATIVE = (
+    "max_client_events_per_second",
+    "max_connections",
+    "webhook_delay_seconds",
+    "max_backend_events_per_second",
+    "max_read_requests_per_second",
+)
 _ZERO_ALLOWED = set(_NON_NEGATIVE) | {
     "webhook_batch_seconds",
     "subscription_count_webhook_threshold",

@@ -1,8 +1,9 @@
 """The HTTP REST API (PROTOCOL.md section 12), on the same port as the WebSocket.
 
 Every request is authenticated (key, timestamp within 600 s, body_md5, signature) before it
-is read further. Errors answer `{"error": "...", "code": status}` with 400, 401, 403, 404 or
-413; nothing a client sends raises out of a handler.
+is read further, then checked against the app's optional rate limits (`ratelimit`). Errors
+answer `{"error": "...", "code": status}` with 400, 401, 403, 404, 413 or 429; nothing a
+client sends raises out of a handler.
 """
 
 from __future__ import annotations
@@ -17,15 +18,29 @@ from aiohttp import web
 from doubletick.protocol.channels import is_valid_channel_name
 from doubletick.protocol.errors import RemoteProtocolError
 from doubletick.protocol.signing import RestAuthError, RestRequest, verify_rest_request
+from doubletick.server.ratelimit import RateLimiter
 from doubletick.server.rest_events import RestError, parse_batch, parse_event, parse_info
 from doubletick.server.runtime import AppRuntime
 from doubletick.server.websocket import STATE_KEY
 
 log = logging.getLogger(__name__)
 
+_EVENTS = "backend events (one per channel)"
 
-def json_error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message, "code": status}, status=status)
+
+def json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message, "code": status}, status=status, headers=headers)
+
+
+def rate_limit(limiter: RateLimiter | None, points: int, what: str) -> dict[str, str]:
+    """Take `points` from an app's limiter: its `X-RateLimit-*` headers, or a 429."""
+    if limiter is None:
+        return {}
+    decision = limiter.consume(points, time.monotonic())
+    if not decision.allowed:
+        message = f"too many requests: at most {decision.limit} {what} per second"
+        raise RestError(429, message, decision.headers())
+    return decision.headers()
 
 
 async def authenticate(request: web.Request) -> tuple[AppRuntime, bytes]:
@@ -66,29 +81,37 @@ def _json_body(body: bytes) -> Any:
 async def post_events(request: web.Request) -> web.Response:
     runtime, body = await authenticate(request)
     event, info = parse_event(_json_body(body), runtime.config)
+    headers = rate_limit(runtime.backend_events, len(event.channels), _EVENTS)
     runtime.publish(event)
     if not info:
-        return web.json_response({})
+        return web.json_response({}, headers=headers)
     channels = {c.name: runtime.channel_attributes(c.name, info) for c in event.channels}
-    return web.json_response({"channels": channels})
+    return web.json_response({"channels": channels}, headers=headers)
 
 
 async def post_batch_events(request: web.Request) -> web.Response:
     runtime, body = await authenticate(request)
     items = parse_batch(_json_body(body), runtime.config)
+    headers = rate_limit(runtime.backend_events, len(items), _EVENTS)
     for event, _info in items:
         runtime.publish(event)
     if not any(info for _event, info in items):
-        return web.json_response({})
+        return web.json_response({}, headers=headers)
     answers = [
         runtime.channel_attributes(event.channels[0].name, info) if info else {}
         for event, info in items
     ]
-    return web.json_response({"batch": answers})
+    return web.json_response({"batch": answers}, headers=headers)
+
+
+async def authenticate_read(request: web.Request) -> tuple[AppRuntime, dict[str, str]]:
+    """A GET request: authenticated, and counted against the app's read limit."""
+    runtime, _body = await authenticate(request)
+    return runtime, rate_limit(runtime.read_requests, 1, "read requests")
 
 
 async def get_channels(request: web.Request) -> web.Response:
-    runtime, _body = await authenticate(request)
+    runtime, headers = await authenticate_read(request)
     prefix = request.query.get("filter_by_prefix", "")
     info = parse_info(request.query.get("info"), {"user_count", "subscription_count"})
     if "user_count" in info and not prefix.startswith("presence-"):
@@ -97,7 +120,7 @@ async def get_channels(request: web.Request) -> web.Response:
         name: runtime.channel_attributes(name, info)
         for name in runtime.registry.occupied_channels(prefix)
     }
-    return web.json_response({"channels": channels})
+    return web.json_response({"channels": channels}, headers=headers)
 
 
 def _channel_name(request: web.Request, runtime: AppRuntime) -> str:
@@ -108,7 +131,7 @@ def _channel_name(request: web.Request, runtime: AppRuntime) -> str:
 
 
 async def get_channel(request: web.Request) -> web.Response:
-    runtime, _body = await authenticate(request)
+    runtime, headers = await authenticate_read(request)
     name = _channel_name(request, runtime)
     info = parse_info(request.query.get("info"), {"user_count", "subscription_count", "cache"})
     if "user_count" in info and not name.startswith("presence-"):
@@ -120,16 +143,16 @@ async def get_channel(request: web.Request) -> web.Response:
         if cached is not None:
             ttl = max(0, int(cached.expires_at - time.monotonic()))
             answer["cache"] = {"event": cached.event, "data": cached.data, "ttl": ttl}
-    return web.json_response(answer)
+    return web.json_response(answer, headers=headers)
 
 
 async def get_channel_users(request: web.Request) -> web.Response:
-    runtime, _body = await authenticate(request)
+    runtime, headers = await authenticate_read(request)
     name = _channel_name(request, runtime)
     if not name.startswith("presence-"):
         raise RestError(400, "users are only available for presence channels")
     users = [{"id": user_id} for user_id in runtime.registry.members(name)]
-    return web.json_response({"users": users})
+    return web.json_response({"users": users}, headers=headers)
 
 
 async def terminate_connections(request: web.Request) -> web.Response:
@@ -145,7 +168,7 @@ async def json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         response: web.StreamResponse = await handler(request)
         return response
     except RestError as exc:
-        return json_error(exc.status, exc.message)
+        return json_error(exc.status, exc.message, exc.headers)
     except RemoteProtocolError as exc:
         return json_error(400, exc.message)
     except web.HTTPException as exc:

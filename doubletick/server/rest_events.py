@@ -16,12 +16,13 @@ EVENT_INFO = frozenset({"user_count", "subscription_count"})
 
 
 class RestError(Exception):
-    """A REST request the server refuses, with the HTTP status to answer."""
+    """A REST request the server refuses, with the HTTP status (and headers) to answer."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
 
 
 def parse_info(raw: object, allowed: set[str] | frozenset[str]) -> tuple[str, ...]:

@@ -31,6 +31,7 @@ from doubletick.protocol.connection import (
 )
 from doubletick.protocol.errors import ErrorCode
 from doubletick.server.config import AppConfig
+from doubletick.server.ratelimit import RateLimiter
 from doubletick.server.registry import CachedEvent, Registry
 from doubletick.server.webhooks import WebhookSender
 from doubletick.server.wire import encode_text_frame
@@ -71,6 +72,8 @@ class AppRuntime:
         self.registry = Registry()
         self.webhooks = webhooks
         self.peers: dict[str, ConnectedPeer] = {}
+        self.backend_events = _limiter(config.max_backend_events_per_second)
+        self.read_requests = _limiter(config.max_read_requests_per_second)
         self._prefix = random.randrange(1, 10**9)
         self._counter = itertools.count(1)
 
@@ -252,3 +255,7 @@ class AppRuntime:
         if "subscription_count" in info:
             attributes["subscription_count"] = self.registry.subscription_count(channel)
         return attributes
+
+
+def _limiter(limit: int) -> RateLimiter | None:
+    return RateLimiter(limit) if limit > 0 else None

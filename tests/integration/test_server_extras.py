@@ -17,6 +17,7 @@ import pytest
 
 from doubletick.protocol.signing import sign_rest_request
 from doubletick.server import AppConfig, ConfigError, ServerConfig, ServerInfo, ServerThread
+from doubletick.server.ratelimit import RateDecision, RateLimiter
 from tests.integration.server_support import (
     PUSHER_JS_QUERY,
     ClientFactory,
@@ -378,3 +379,71 @@ async def test_a_socket_that_neither_signs_in_nor_authorizes_is_closed_with_4009
     assert await anonymous.expect_close() == 4009
     for client in (signed_in, authorized):  # older than the anonymous one, and still here
         await client.assert_nothing_pending()
+
+
+# --- REST rate limits ---------------------------------------------------------------------
+
+
+def test_a_rate_window_admits_its_limit_then_refuses_until_it_ends() -> None:
+    limiter = RateLimiter(3)
+    assert limiter.consume(2, now=10.0) == RateDecision(True, 3, 1, 1)
+    assert limiter.consume(2, now=10.5) == RateDecision(False, 3, 1, 1)  # nothing consumed
+    assert limiter.consume(1, now=10.9) == RateDecision(True, 3, 0, 1)
+    assert limiter.consume(1, now=11.0) == RateDecision(True, 3, 2, 1)  # a new window
+    assert RateDecision(False, 3, 0, 1).headers() == {
+        "X-RateLimit-Limit": "3",
+        "X-RateLimit-Remaining": "0",
+        "Retry-After": "1",
+    }
+
+
+async def rest_call(
+    http: aiohttp.ClientSession, info: ServerInfo, method: str, path: str, body: bytes = b""
+) -> tuple[int, dict[str, str]]:
+    """One signed REST request: its status and headers."""
+    params = signed_params(info, method, path, body)
+    async with http.request(method, info.http_url + path, params=params, data=body) as answer:
+        await answer.read()
+        return answer.status, dict(answer.headers)
+
+
+async def test_backend_events_over_the_limit_get_429_with_rate_limit_headers(
+    pusher_server_factory: ServerFactory, http: aiohttp.ClientSession
+) -> None:
+    info = pusher_server_factory(max_backend_events_per_second=2)
+    events_path, batch_path = f"/apps/{info.app_id}/events", f"/apps/{info.app_id}/batch_events"
+    three = json.dumps({"name": "e", "channels": ["a", "b", "c"], "data": "x"}).encode()
+    batch = json.dumps({"batch": [{"name": "e", "channel": "a", "data": "x"}] * 2}).encode()
+
+    status, headers = await rest_call(http, info, "POST", events_path, three)  # 3 channels > 2
+    assert status == 429
+    assert headers["Retry-After"] == "1"
+    assert headers["X-RateLimit-Limit"] == "2"
+
+    status, headers = await rest_call(http, info, "POST", batch_path, batch)  # 2 events
+    assert (status, headers["X-RateLimit-Remaining"]) == (200, "0")
+    assert "Retry-After" not in headers
+
+
+async def test_read_requests_over_the_limit_get_429(
+    pusher_server_factory: ServerFactory, http: aiohttp.ClientSession
+) -> None:
+    info = pusher_server_factory(max_read_requests_per_second=3)
+    path = f"/apps/{info.app_id}/channels"
+
+    answers = await asyncio.gather(*(rest_call(http, info, "GET", path) for _ in range(20)))
+
+    statuses = [status for status, _headers in answers]
+    assert statuses.count(200) >= 3 and 429 in statuses
+    refused = next(headers for status, headers in answers if status == 429)
+    assert refused["X-RateLimit-Limit"] == "3"
+    assert refused["X-RateLimit-Remaining"] == "0"
+    assert int(refused["Retry-After"]) >= 1
+
+
+async def test_without_rate_limits_there_are_no_rate_limit_headers(
+    pusher_server: ServerInfo, http: aiohttp.ClientSession
+) -> None:
+    status, headers = await rest_call(http, pusher_server, "GET", "/apps/1/channels")
+    assert status == 200
+    assert "X-RateLimit-Limit" not in headers

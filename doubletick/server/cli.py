@@ -4,13 +4,16 @@ When it listens it prints exactly one line to stdout::
 
     doubletick server ready: ws://HOST:PORT/app/KEY PUSHER_URL=http://KEY:SECRET@HOST:PORT/apps/ID
 
-A bad configuration prints one line to stderr and exits with status 2.
+A bad configuration prints one line to stderr and exits with status 2. Options given on the
+command line override the config file (`--config`): app options apply to its first app.
+Every setting is described in `doubletick.server.config`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import signal
 import sys
@@ -28,7 +31,12 @@ _APP_OPTIONS = {
     "webhook_url": "webhook_urls",
     "activity_timeout": "activity_timeout",
     "max_client_events_per_second": "max_client_events_per_second",
+    "allowed_origin": "allowed_origins",
+    "user_authentication_timeout": "user_authentication_timeout",
 }
+# command-line option -> setting of the server
+_SERVER_OPTIONS = {"cors_origin": "cors_origins", "path_prefix": "path_prefix"}
+_REPEATABLE = {"webhook_urls", "allowed_origins", "cors_origins"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,22 +54,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-client-events-per-second", type=int, metavar="N", help="0 = unlimited (default 10)"
     )
+    parser.add_argument(
+        "--allowed-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="WebSocket Origin allow-list entry, e.g. https://app.example.com or *.example.com "
+        "(repeatable; default: any origin; others are refused with 4009)",
+    )
+    parser.add_argument(
+        "--user-authentication-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="close sockets neither signed in nor on a private/presence channel after this "
+        "(4009; Pusher uses 30; default 0 = off)",
+    )
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="origin allowed to call the REST API from a page, e.g. http://localhost:5173 "
+        "(repeatable; default *)",
+    )
+    parser.add_argument(
+        "--path-prefix",
+        metavar="PREFIX",
+        help="serve under PREFIX, e.g. /pusher: WebSocket at PREFIX/app/KEY, REST at "
+        "PREFIX/apps/ID (signed without the prefix)",
+    )
     parser.add_argument("--config", metavar="FILE", help="TOML file with apps and limits")
     parser.add_argument("--log-level", default="warning", help="logging level (default warning)")
 
 
 def build_config(args: argparse.Namespace) -> ServerConfig:
-    """The config file (or the defaults) with the command-line settings applied to app 1."""
+    """The config file (or the defaults) with the command-line settings applied (app options
+    to its first app)."""
     config = load_config(args.config) if args.config else ServerConfig()
-    changes: dict[str, Any] = {}
-    for option, setting in _APP_OPTIONS.items():
-        value = getattr(args, option, None)
-        if value is not None:
-            changes[setting] = tuple(value) if setting == "webhook_urls" else value
+    app_changes = _given(args, _APP_OPTIONS)
+    server_changes = _given(args, _SERVER_OPTIONS)
     try:
-        return replace_app(config, 0, **changes) if changes else config
+        if app_changes:
+            config = replace_app(config, 0, **app_changes)
+        return dataclasses.replace(config, **server_changes) if server_changes else config
     except ConfigError as exc:
         raise ConfigError(f"command line: {exc}") from None
+
+
+def _given(args: argparse.Namespace, options: dict[str, str]) -> dict[str, Any]:
+    """The settings of the options given on the command line."""
+    changes: dict[str, Any] = {}
+    for option, setting in options.items():
+        value = getattr(args, option, None)
+        if value is not None:
+            changes[setting] = tuple(value) if setting in _REPEATABLE else value
+    return changes
 
 
 def run(args: argparse.Namespace) -> int:

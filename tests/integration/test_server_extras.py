@@ -3,20 +3,33 @@ Origin allow-list, a path prefix, authorized connections and the REST rate limit
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import dataclasses
 import hashlib
 import json
+import re
+import signal
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from doubletick.protocol.signing import sign_rest_request
-from doubletick.server import AppConfig, ConfigError, ServerConfig, ServerInfo, ServerThread
+from doubletick.server import (
+    AppConfig,
+    ConfigError,
+    ServerConfig,
+    ServerInfo,
+    ServerThread,
+    load_config,
+)
+from doubletick.server.cli import add_arguments, build_config
 from doubletick.server.ratelimit import RateDecision, RateLimiter
 from tests.integration.server_support import (
     PUSHER_JS_QUERY,
@@ -447,3 +460,75 @@ async def test_without_rate_limits_there_are_no_rate_limit_headers(
     status, headers = await rest_call(http, pusher_server, "GET", "/apps/1/channels")
     assert status == 200
     assert "X-RateLimit-Limit" not in headers
+
+
+# --- the command line and the config file -------------------------------------------------
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_the_command_line_sets_the_new_options() -> None:
+    config = build_config(
+        parse(
+            "--cors-origin=http://a.example",
+            "--cors-origin=http://b.example",
+            "--allowed-origin=localhost",
+            "--path-prefix=/pusher",
+            "--user-authentication-timeout=30",
+        )
+    )
+    assert config.cors_origins == ("http://a.example", "http://b.example")
+    assert config.path_prefix == "/pusher"
+    assert config.apps[0].allowed_origins == ("localhost",)
+    assert config.apps[0].user_authentication_timeout == 30.0
+    with pytest.raises(ConfigError, match="command line: path_prefix"):
+        build_config(parse("--path-prefix=pusher/"))
+
+
+def test_a_config_file_sets_the_new_options(tmp_path: Path) -> None:
+    path = tmp_path / "server.toml"
+    path.write_text(
+        '[server]\ncors_origins = []\npath_prefix = "/pusher"\n\n'
+        '[[apps]]\nallowed_origins = ["https://app.example.com"]\n'
+        "user_authentication_timeout = 30\nsubscription_count_webhook_threshold = 10\n"
+        "subscription_count_webhook_interval = 1\nmax_backend_events_per_second = 100\n"
+        "max_read_requests_per_second = 50\n"
+    )
+    config = load_config(path)
+    assert (config.cors_origins, config.path_prefix) == ((), "/pusher")
+    app = config.apps[0]
+    assert app.allowed_origins == ("https://app.example.com",)
+    assert (app.user_authentication_timeout, app.subscription_count_webhook_interval) == (30, 1)
+    assert app.subscription_count_webhook_threshold == 10
+    assert (app.max_backend_events_per_second, app.max_read_requests_per_second) == (100, 50)
+
+
+async def test_the_cli_serves_under_its_prefix_for_allowed_origins(
+    http: aiohttp.ClientSession,
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        *[sys.executable, "-m", "doubletick.server", "--port", "0", "--path-prefix", "/pusher"],
+        *["--allowed-origin", "http://good.example", "--cors-origin", "http://page.example"],
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+        match = re.search(r"(ws://\S+/pusher/app/app-key) PUSHER_URL=(\S+/pusher/apps/1)\n", line)
+        assert match, line
+        ws = await http.ws_connect(
+            f"{match.group(1)}?{PUSHER_JS_QUERY}", headers={"Origin": "http://good.example"}
+        )
+        assert (await first_frame(ws))["event"] == "pusher:connection_established"
+        preflight = {"Origin": "http://page.example", "Access-Control-Request-Method": "POST"}
+        api = match.group(1).replace("ws://", "http://").replace("/app/app-key", "/apps/1/events")
+        async with http.options(api, headers=preflight) as answer:
+            assert answer.headers["Access-Control-Allow-Origin"] == "http://page.example"
+        await ws.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 30) == 0

@@ -446,8 +446,8 @@ class Connection:
         channel, member = entry
         if not channel.kind.allows_client_events:
             raise _client_error("client events are only allowed on private and presence channels")
-        size = len(frames.dumps(frame.data).encode())
-        if size > limits.max_event_payload_bytes:
+        if not frame.data_fits(limits.max_event_payload_bytes):
+            size = len(frames.dumps(frame.data).encode())
             limit = limits.max_event_payload_bytes
             raise _client_error(f"client event data is {size} bytes: the limit is {limit}")
         return channel, member

@@ -10,7 +10,7 @@ events are relayed with `data` as received (an object stays an object).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from doubletick.protocol.errors import ErrorCode, RemoteProtocolError
@@ -30,6 +30,18 @@ class ClientFrame:
     event: str
     channel: str | None = None
     data: Any = None
+    # characters of the frame's text (0 when unknown): a cheap bound on the data's size
+    text_length: int = field(default=0, compare=False)
+
+    def data_fits(self, limit: int) -> bool:
+        """Whether `data`, serialised, is at most `limit` bytes (UTF-8).
+
+        A frame whose whole text is short enough cannot hold more (4 bytes per character at
+        most), which spares serialising small payloads a second time just to measure them.
+        """
+        if self.text_length > 0 and self.text_length * 4 <= limit:
+            return True
+        return len(dumps(self.data).encode()) <= limit
 
     def data_object(self) -> dict[str, Any]:
         """`data` as an object: accepts an object, a string holding a JSON object, or nothing.
@@ -65,7 +77,7 @@ def parse_frame(text: str | bytes) -> ClientFrame:
     channel = envelope.get("channel")
     if channel is not None and not isinstance(channel, str):
         raise RemoteProtocolError("invalid frame: 'channel' must be a string")
-    return ClientFrame(event=event, channel=channel, data=envelope.get("data"))
+    return ClientFrame(event, channel, envelope.get("data"), text_length=len(text))
 
 
 # --- frames the server sends --------------------------------------------------------------

@@ -98,3 +98,16 @@ def test_error_code_ranges_decide_what_clients_do() -> None:
     assert ErrorCode.PONG_NOT_RECEIVED.client_reconnects
     assert ErrorCode.CLIENT_EVENT_REJECTED.closes_connection is False
     assert ErrorCode.UNAUTHORIZED.closes_connection is True
+
+
+def test_a_short_frame_fits_the_limit_without_measuring_its_data() -> None:
+    frame = frames.parse_frame('{"event":"client-x","channel":"private-a","data":{"k":1}}')
+    assert frame.text_length > 0
+    assert frame.data_fits(4 * frame.text_length)
+
+
+def test_data_size_counts_utf8_bytes_when_the_frame_is_long() -> None:
+    data = {"text": "\u00e9" * 100}  # 2 bytes each in UTF-8
+    frame = frames.ClientFrame("client-x", "private-a", data, text_length=150)
+    assert not frame.data_fits(210)
+    assert frame.data_fits(220)

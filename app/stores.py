@@ -206,7 +206,7 @@ class DashboardStore(param.Parameterized):
     inspector = param.ClassSelector(class_=InspectorStore)
 
     auto_chat = param.Boolean(default=False, doc="send random messages automatically")
-    rate = param.Number(default=2.0, bounds=(0.2, 50.0), doc="automatic messages per second")
+    rate = param.Number(default=1.5, bounds=(0.2, 50.0), doc="automatic messages per second")
     endpoint = param.String(default="", doc="which Pusher endpoint is used")
     restartable = param.Boolean(default=False)
     server_status = param.String(default="")

@@ -118,7 +118,7 @@ class ChatPane(pn.viewable.Viewer):
 
     store = param.ClassSelector(class_=ChatStore)
     max_rendered = param.Integer(default=15, bounds=(1, None))
-    render_rate = param.Number(default=1.0, bounds=(0.1, None), doc="new messages drawn per s")
+    render_rate = param.Number(default=2.0, bounds=(0.1, None), doc="new messages drawn per s")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -128,7 +128,7 @@ class ChatPane(pn.viewable.Viewer):
         self._free: list[MessageSlot] = []
         self._undrawn = 0
         self._counts_due = 0.0
-        self._skipped: set[str] = set()
+        self._seen: set[str] = set()  # ids drawn or passed over, of the store's messages
         self.header = pn.pane.HTML(
             pn.bind(
                 header_html,
@@ -148,7 +148,12 @@ class ChatPane(pn.viewable.Viewer):
             placeholder=f"Message as {store.display_name}", sizing_mode="stretch_width"
         )
         self.send_button = pn.widgets.Button(label="Send", color="primary", width=80)
-        self.shown = pn.pane.HTML("", margin=(0, 10), styles={"color": GREY, "font-size": "12px"})
+        self.shown = pn.pane.HTML(
+            "",
+            margin=(0, 10),
+            css_classes=["dt-counts"],
+            styles={"color": GREY, "font-size": "12px"},
+        )
         self.send_button.on_click(self._send)
         self.input.param.watch(self._send, "enter_pressed")
         self.input.param.watch(self._typed, "value_input")
@@ -208,11 +213,10 @@ class ChatPane(pn.viewable.Viewer):
         for slot in [s for s in self._slots if s.message_id not in present]:
             self._slots.remove(slot)
             self._free.append(slot.release())
-        self._skipped &= present
-        seen = {slot.message_id for slot in self._slots} | self._skipped
-        new = [item for item in items if item.message_id not in seen]
+        self._seen &= present
+        new = [item for item in items if item.message_id not in self._seen]
+        self._seen.update(item.message_id for item in new)
         granted = self._budget.take(min(len(new), self.max_rendered))
-        self._skipped.update(item.message_id for item in new[: len(new) - granted])
         self._undrawn += len(new) - granted
         for item in new[len(new) - granted :] if granted else []:
             self._slots.append(self._slot_for(item))

@@ -142,7 +142,7 @@ def run(rate: float, duration: float) -> dict[str, Any]:
             after = snapshot(server.pid, page)
             delays = page.evaluate("() => window.__tickDelays")
             latencies = exported_latencies(page)
-            counts = page.locator(".dt-pane-alice").get_by_text("sent ").first.inner_text()
+            counts = page.locator(".dt-pane-alice .dt-counts").inner_text()
             browser.close()
     finally:
         server.stop()

@@ -90,3 +90,13 @@ def test_timeline_streams_each_batch_into_its_source() -> None:
     assert timeline.source.data["ms"] == [20.0] and timeline.source.name == "latency_source"
     store.clear()
     assert timeline.source.data["ms"] == []
+
+
+def test_messages_that_scrolled_out_are_not_drawn_again() -> None:
+    store = ChatStore(max_messages=100)
+    pane = ChatPane(store=store, max_rendered=2, render_rate=100)
+    for n in range(6):
+        store.queue_own(f"m{n}", f"text {n}", at=0.0)
+        store.publish()
+    assert [m.object for m in pane.feed.objects] == ["text 4", "text 5"]
+    assert pane._undrawn == 0 and len(pane._free) == 0

@@ -1,6 +1,6 @@
 """The dashboard under load: the automatic conversation at 50 messages/s for 60 s.
 
-    .venv/bin/python -m bench.dashboard_load [--rate 50] [--duration 60] [--out PATH]
+    .venv/bin/python -m bench.dashboard_load [--rates 10,50] [--duration 60] [--out PATH]
 
 Serves `app/dashboard.py` with `panel serve` (its own process: the Panel server, the embedded
 Pusher server, the auth server and both chat clients), opens it in Debian's chromium and
@@ -36,6 +36,7 @@ from typing import Any
 from bench.common import ROOT, cpu_seconds, machine_facts, percentile, rss_bytes
 
 RESULTS = ROOT / "bench" / "results" / "dashboard.json"
+EXPORT_TIMEOUT = 180.0  # seconds the page may take to catch up after the conversation stops
 READY_RE = re.compile(r"Bokeh app running at: (http://\S+)")
 CHROMIUM_ARGS = [
     "--headless",
@@ -141,8 +142,15 @@ def run(rate: float, duration: float) -> dict[str, Any]:
             page.get_by_role("button", name="Automatic conversation").click()
             after = snapshot(server.pid, page)
             delays = page.evaluate("() => window.__tickDelays")
-            latencies = exported_latencies(page)
-            counts = page.locator(".dt-pane-alice .dt-counts").inner_text()
+            stopped = time.monotonic()
+            latencies = exported_latencies(page)  # answered once the page caught up
+            catch_up = time.monotonic() - stopped
+            counts = [
+                page.locator(f".dt-pane-{name} .dt-counts")
+                .get_by_text(re.compile("^sent"))
+                .inner_text()
+                for name in ("alice", "bob")
+            ]
             browser.close()
     finally:
         server.stop()
@@ -158,8 +166,8 @@ def run(rate: float, duration: float) -> dict[str, Any]:
         "browser_js_heap_mb_after": after["heap_mb"],
         "tick_delay_ms": summary(delays),
         "receipt_latency_ms": latencies,
-        "alice_pane_counts": counts,
-        "machine": machine_facts(),
+        "seconds_to_answer_export_after_stop": round(catch_up, 1),
+        "pane_counts": dict(zip(("alice", "bob"), counts, strict=True)),
     }
 
 
@@ -186,7 +194,7 @@ def exported_latencies(page: Any) -> dict[str, Any]:
     from playwright.sync_api import Error as PlaywrightError
 
     try:
-        with page.expect_download(timeout=60_000) as download_info:
+        with page.expect_download(timeout=EXPORT_TIMEOUT * 1000) as download_info:
             page.get_by_role("button", name="Export latency CSV").click()
         text = Path(download_info.value.path()).read_text()
     except PlaywrightError as exc:
@@ -210,47 +218,63 @@ def summary(values: list[float]) -> dict[str, float]:
     }
 
 
-def markdown(result: dict[str, Any]) -> str:
-    tick = result["tick_delay_ms"]
-    rows = [
-        ("automatic conversation", f"{result['rate_per_second']:g} messages/s"),
-        ("duration", f"{result['duration_seconds']} s"),
-        ("server CPU (mean / max 1 s), % of one core",
-         f"{result['server_cpu_percent_of_one_core']} / {result['server_cpu_percent_max_1s']}"),
-        ("server RSS before → after", f"{result['server_rss_mb_before']} → "
-         f"{result['server_rss_mb_after']} MB"),
-        ("browser JS heap before → after", f"{result['browser_js_heap_mb_before']} → "
-         f"{result['browser_js_heap_mb_after']} MB"),
-        ("receipt → tick on the page (p50 / p95 / p99, n)",
-         f"{tick.get('p50', '–')} / {tick.get('p95', '–')} / {tick.get('p99', '–')} ms, "
-         f"n={tick['count']}"),
-    ]  # fmt: skip
-    for kind, values in result["receipt_latency_ms"].items():
-        if kind == "error":
-            rows.append(("receipt latencies", f"export failed: {values}"))
-            continue
-        rows.append(
-            (
-                f"{kind} (p50 / p95 / p99, n)",
-                f"{values.get('p50')} / {values.get('p95')} / {values.get('p99')} ms, "
-                f"n={values['count']}",
-            )
-        )
-    rows.append(("Alice's pane", result["alice_pane_counts"]))
-    lines = ["| measure | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
+def markdown(runs: list[dict[str, Any]]) -> str:
+    """One column per run."""
+    rows: dict[str, list[str]] = {}
+    for result in runs:
+        for name, value in _rows(result):
+            rows.setdefault(name, []).append(value)
+    header = "| measure | " + " | ".join(f"{r['rate_per_second']:g} msg/s" for r in runs) + " |"
+    lines = [header, "|---|" + "---|" * len(runs)]
+    lines += [f"| {name} | " + " | ".join(values) + " |" for name, values in rows.items()]
     return "\n".join(lines)
+
+
+def _rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    def triple(values: dict[str, Any]) -> str:
+        if "error" in values:
+            return f"not answered: {values['error'][:60]}"
+        if not values.get("count"):
+            return "none"
+        return f"{values['p50']} / {values['p95']} / {values['p99']} ms (n={values['count']})"
+
+    latencies = result["receipt_latency_ms"]
+    return [
+        ("duration", f"{result['duration_seconds']} s"),
+        (
+            "server CPU, % of one core (mean / max 1 s)",
+            f"{result['server_cpu_percent_of_one_core']} / {result['server_cpu_percent_max_1s']}",
+        ),
+        (
+            "server RSS before → after",
+            f"{result['server_rss_mb_before']} → {result['server_rss_mb_after']} MB",
+        ),
+        (
+            "browser JS heap before → after",
+            f"{result['browser_js_heap_mb_before']} → {result['browser_js_heap_mb_after']} MB",
+        ),
+        ("receipt → tick on the page (p50 / p95 / p99)", triple(result["tick_delay_ms"])),
+        ("send → delivered (p50 / p95 / p99)", triple(latencies.get("delivered", latencies))),
+        ("delivered → read (p50 / p95 / p99)", triple(latencies.get("read", latencies))),
+        ("export answered after the stop", f"{result['seconds_to_answer_export_after_stop']} s"),
+        ("Alice's pane", result["pane_counts"]["alice"]),
+        ("Bob's pane", result["pane_counts"]["bob"]),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=50.0, help="messages per second")
+    parser.add_argument(
+        "--rates", default="50", help="messages per second, comma-separated: one run each"
+    )
     parser.add_argument("--duration", type=float, default=60.0, help="seconds")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    result = run(args.rate, args.duration)
+    runs = [run(float(rate), args.duration) for rate in args.rates.split(",")]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(markdown(result))
+    document = {"runs": runs, "machine": machine_facts()}
+    args.out.write_text(json.dumps(document, indent=2) + "\n")
+    print(markdown(runs))
     print(f"\nwritten to {args.out}")
     return 0
 

@@ -120,7 +120,7 @@ class ChatClient:
         self._by_presence: dict[str, str] = {}
         self._observers: list[Observer] = []
         self._lock = threading.Lock()  # guards snapshots read from other threads
-        self._snapshot: dict[str, tuple[MessageInfo, ...]] = {}
+        self._infos: dict[str, dict[str, MessageInfo]] = {}  # channel -> id -> snapshot
         self._next_wake: float | None = None
         self.link = PusherLink(
             ws_url,
@@ -196,7 +196,7 @@ class ChatClient:
     def messages(self, channel: str) -> tuple[MessageInfo, ...]:
         """Our messages in a conversation with their states (a snapshot; any thread)."""
         with self._lock:
-            return self._snapshot.get(channel, ())
+            return tuple(self._infos.get(channel, {}).values())
 
     def message_state(self, channel: str, message_id: str) -> DeliveryState | None:
         for info in self.messages(channel):
@@ -263,7 +263,17 @@ class ChatClient:
         self._pump()
 
     def _compose(self, channel: str, text: str, message_id: str) -> None:
-        self._with(channel, lambda c: c.compose(text, self._clock(), message_id))
+        def compose(conversation: Conversation) -> None:
+            conversation.compose(text, self._clock(), message_id)
+            self._refresh(channel, conversation, (message_id,))
+
+        self._with(channel, compose)
+
+    def _refresh(self, channel: str, conversation: Conversation, ids: Iterable[str]) -> None:
+        """Update the snapshots of these messages (only those: the history can be long)."""
+        infos = {message_id: conversation.message_info(message_id) for message_id in ids}
+        with self._lock:
+            self._infos.setdefault(channel, {}).update(infos)
 
     def _on_link_event(self, event: LinkEvent) -> None:
         self._notify(event)
@@ -337,8 +347,9 @@ class ChatClient:
         for channel, joined in self._joined.items():
             output = joined.conversation.poll(now)
             self._act(channel, output)
-            with self._lock:
-                self._snapshot[channel] = joined.conversation.messages()
+            if output.status_changes:
+                changed = dict.fromkeys(c.message_id for c in output.status_changes)
+                self._refresh(channel, joined.conversation, changed)
         self._plan_wake()
 
     def _act(self, channel: str, output: Output) -> None:

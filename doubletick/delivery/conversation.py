@@ -235,7 +235,7 @@ class Conversation:
             return -math.inf
         candidates = []
         if self._subscribed:
-            work = [time for time in map(self._send_time, self._outbox) if time is not None]
+            work = [time for time in map(self._send_time, self._outbox.live()) if time is not None]
             if self._receipts or self._typing_due:
                 work.append(-math.inf)
             if work:
@@ -271,7 +271,7 @@ class Conversation:
         return entry
 
     def _pending(self) -> list[Entry]:
-        return [entry for entry in self._outbox if entry.state is DeliveryState.PENDING]
+        return [entry for entry in self._outbox.live() if entry.state is DeliveryState.PENDING]
 
     def _send_time(self, entry: Entry) -> float | None:
         return self._outbox.send_time(entry, lambda peer: peer not in self._offline)
@@ -295,7 +295,7 @@ class Conversation:
         while self._receipts and self.bucket.try_take(now):
             receipt = self._receipts.pop(self._inbox, self.me)
             send.append(OutgoingEvent(receipt.event.value, receipt.to_data()))
-        due = [(t, e.seq, e) for e in self._outbox if (t := self._send_time(e)) is not None]
+        due = [(t, e.seq, e) for e in self._outbox.live() if (t := self._send_time(e)) is not None]
         for _, _, entry in sorted(d for d in due if d[0] <= now):
             if not self.bucket.try_take(now):
                 break

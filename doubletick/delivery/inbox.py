@@ -51,6 +51,7 @@ class Inbox:
 
     def __init__(self) -> None:
         self._stored: dict[str, Stored] = {}
+        self._unshown: dict[str, None] = {}  # ids in arrival order: no scan of the history
         self._watermarks: dict[tuple[DeliveryState, str | None], SeqWatermark] = {}
 
     def get(self, message_id: str) -> Stored | None:
@@ -62,6 +63,7 @@ class Inbox:
         if stored.id in self._stored:
             raise LocalProtocolError(f"message {stored.id!r} is already stored")
         self._stored[stored.id] = stored
+        self._unshown[stored.id] = None
         self._count(DeliveryState.DELIVERED, stored)
 
     def show(self, message_id: str, now: float) -> Stored | None:
@@ -70,12 +72,13 @@ class Inbox:
         if stored.shown_at is not None:
             return None
         stored.shown_at = now
+        self._unshown.pop(message_id, None)
         self._count(DeliveryState.READ, stored)
         return stored
 
     def unshown(self) -> list[str]:
         """Ids of stored messages not yet shown, oldest first."""
-        return [s.id for s in self._stored.values() if s.shown_at is None]
+        return list(self._unshown)
 
     def watermark(self, state: DeliveryState, sender: str | None) -> int:
         """Up to which seq every message of `sender` is stored (DELIVERED) or shown (READ)."""

@@ -18,6 +18,7 @@ from doubletick.delivery.states import DeliveryState, Trigger, advance, aggregat
 from doubletick.delivery.wire import MessageAdded
 
 UNACKNOWLEDGED = (DeliveryState.PENDING, DeliveryState.SENT)
+NOT_YET_READ = (DeliveryState.PENDING, DeliveryState.SENT, DeliveryState.DELIVERED)
 
 
 @dataclass
@@ -84,6 +85,11 @@ class Outbox:
         self.backoff = backoff
         self.shared_clock = shared_clock
         self._entries: dict[str, Entry] = {}
+        # Indexes that keep the per-event work proportional to the messages still in flight,
+        # not to the whole history: `_live` may still be sent (or give up), `_unread` may
+        # still take a receipt that moves it.
+        self._live: dict[str, Entry] = {}
+        self._unread: dict[str, Entry] = {}
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self._entries.values())
@@ -95,10 +101,26 @@ class Outbox:
     def add(self, entry: Entry) -> None:
         """Keep a newly composed message."""
         self._entries[entry.id] = entry
+        self._track(entry)
+
+    def live(self) -> list[Entry]:
+        """Messages that may still be sent or given up: due, waiting for a resend, or PENDING."""
+        return list(self._live.values())
 
     def up_to_seq(self, seq: int) -> list[Entry]:
-        """Our messages numbered `seq` or lower (a cumulative receipt covers them)."""
-        return [entry for entry in self if entry.seq <= seq]
+        """Our messages numbered `seq` or lower that a cumulative receipt may still move."""
+        return [entry for entry in self._unread.values() if entry.seq <= seq]
+
+    def _track(self, entry: Entry) -> None:
+        """Keep the indexes true after `entry` changed."""
+        if entry.next_send_at is not None or entry.state is DeliveryState.PENDING:
+            self._live[entry.id] = entry
+        else:
+            self._live.pop(entry.id, None)
+        if any(copy.state in NOT_YET_READ for copy in entry.copies.values()):
+            self._unread[entry.id] = entry
+        else:
+            self._unread.pop(entry.id, None)
 
     def apply(
         self,
@@ -119,6 +141,7 @@ class Outbox:
         since_delivered = self._stamp(copy, new, now, remote_at)
         if entry.state not in (DeliveryState.PENDING, DeliveryState.SENT):
             entry.next_send_at = None
+        self._track(entry)
         return self._change(entry, copy, old, now, since_delivered, remote_at, reason)
 
     def _stamp(
@@ -173,13 +196,17 @@ class Outbox:
         if entry.first_sent_at is None:
             entry.first_sent_at = now
         entry.next_send_at = now + self.backoff.delay(entry.streak)
-        return self._apply_all(entry, Trigger.HANDED_OFF, now)
+        changes = self._apply_all(entry, Trigger.HANDED_OFF, now)
+        self._track(entry)
+        return changes
 
     def give_up(self, entry: Entry, now: float, reason: str) -> list[StatusChange]:
         """Stop trying a message no endpoint accepted: its PENDING copies become FAILED."""
         entry.failure = reason
         entry.next_send_at = None
-        return self._apply_all(entry, Trigger.GAVE_UP, now, DeliveryState.PENDING, reason)
+        changes = self._apply_all(entry, Trigger.GAVE_UP, now, DeliveryState.PENDING, reason)
+        self._track(entry)
+        return changes
 
     def retry(self, entry: Entry, now: float) -> list[StatusChange]:
         """The user retries: FAILED copies go back to PENDING, the message is due at once."""
@@ -188,6 +215,7 @@ class Outbox:
         entry.pending_since = now
         entry.next_send_at = now
         entry.streak = 0
+        self._track(entry)
         return changes
 
     def _apply_all(
@@ -215,6 +243,7 @@ class Outbox:
             if waiting and not failed and (recipient is None or recipient in waiting):
                 entry.next_send_at = now
                 entry.streak = 0
+                self._track(entry)
 
     def send_time(self, entry: Entry, may_be_online: Callable[[str], bool]) -> float | None:
         """When this entry should next go out; None when a send could not help now. It

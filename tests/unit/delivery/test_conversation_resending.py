@@ -106,3 +106,21 @@ def test_a_custom_backoff_spaces_resends() -> None:
     chat["alice"].compose("hi", 0.0)
     chat.pump(drop=lose_everything)
     assert chat["alice"].next_deadline() == 0.25
+
+
+def test_acknowledged_messages_leave_the_outboxs_work_indexes(pair: Chat) -> None:
+    """Per-event work follows the messages in flight, not the history (the dashboard's
+    automatic conversation keeps thousands of messages)."""
+    outbox = pair["alice"]._outbox
+    pair["alice"].compose("hi", 0.0, message_id="m1")
+    assert [entry.id for entry in outbox.live()] == ["m1"]
+    pair.pump()
+    assert pair["alice"].message_state("m1") is DeliveryState.DELIVERED
+    assert outbox.live() == []
+    assert [entry.id for entry in outbox.up_to_seq(1)] == ["m1"]
+    pair["bob"].mark_read(pair.now)
+    pair.pump()
+    assert outbox.up_to_seq(1) == []
+    entry = outbox.get("m1")
+    assert entry is not None
+    assert outbox.send_time(entry, lambda peer: True) is None

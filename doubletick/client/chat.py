@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 WIRE_EVENTS = tuple(event.value for event in WireEvent)
 PUSHER_CLIENT_EVENTS_PER_SECOND = 10  # Pusher's limit per connection
+SNAPSHOT_SLACK = 2  # snapshots are pruned when they hold twice what the conversation keeps
 
 
 class StatusSink(Protocol):
@@ -89,7 +90,8 @@ class ChatClient:
 
     `client_events_per_second`: the budget of this connection, shared by messages and
     receipts. Pusher allows 10; the default stays safely below it. The embedded server can
-    be configured with more, and then so can this.
+    be configured with more, and then so can this. `keep_settled`: how many delivered
+    messages per conversation stay in `messages()`, so memory stays bounded.
     """
 
     def __init__(
@@ -103,6 +105,7 @@ class ChatClient:
         shared_clock: bool = False,
         read_receipts: bool = True,
         give_up_after: float | None = None,
+        keep_settled: int = 1_000,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -116,6 +119,7 @@ class ChatClient:
         self._bucket = TokenBucket(rate=rate, burst=max(1.0, min(rate, 5.0)))
         self._read_receipts = read_receipts
         self._give_up_after = give_up_after
+        self._keep_settled = keep_settled
         self._joined: dict[str, _Joined] = {}
         self._by_presence: dict[str, str] = {}
         self._observers: list[Observer] = []
@@ -247,6 +251,7 @@ class ChatClient:
             read_receipts=self._read_receipts,
             shared_clock=self.shared_clock,
             give_up_after=self._give_up_after,
+            keep_settled=self._keep_settled,
         )
         self._joined[channel] = _Joined(conversation, presence)
         if presence is not None:
@@ -273,7 +278,11 @@ class ChatClient:
         """Update the snapshots of these messages (only those: the history can be long)."""
         infos = {message_id: conversation.message_info(message_id) for message_id in ids}
         with self._lock:
-            self._infos.setdefault(channel, {}).update(infos)
+            known = self._infos.setdefault(channel, {})
+            known.update(infos)
+            if len(known) > SNAPSHOT_SLACK * conversation.keep_settled:
+                # the conversation forgot its oldest settled messages: so do we (amortised)
+                self._infos[channel] = {info.id: info for info in conversation.messages()}
 
     def _on_link_event(self, event: LinkEvent) -> None:
         self._notify(event)

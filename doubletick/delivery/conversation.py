@@ -64,7 +64,10 @@ class Conversation:
     (WhatsApp reciprocity: off = we send none and show others' READ as DELIVERED),
     `shared_clock` (both users use the same clock: one-way delays are reported),
     `first_seq` (continue numbering after a restart), `typing_interval` (seconds between
-    our `client-typing` events).
+    our `client-typing` events), `keep_settled` (how many of our messages that need no
+    more sending are kept for `message_info`; older ones are forgotten, and a late receipt
+    for them is ignored) and `keep_received` (how many received ids are remembered to drop
+    duplicate copies): both keep a long conversation's memory bounded.
     """
 
     def __init__(
@@ -80,6 +83,8 @@ class Conversation:
         shared_clock: bool = False,
         first_seq: int = 1,
         typing_interval: float = 3.0,
+        keep_settled: int = 1_000,
+        keep_received: int = 10_000,
     ) -> None:
         self.me = me
         self.channel = channel
@@ -92,8 +97,9 @@ class Conversation:
         self.shared_clock = shared_clock
         self.typing_interval = typing_interval
         self._read_receipts = read_receipts
-        self._outbox = Outbox(channel, me, backoff or Backoff(), shared_clock)
-        self._inbox = Inbox()
+        self.keep_settled = keep_settled
+        self._outbox = Outbox(channel, me, backoff or Backoff(), shared_clock, keep_settled)
+        self._inbox = Inbox(keep_received)
         self._receipts = ReceiptQueue()
         self._next_seq = first_seq
         self._subscribed = False

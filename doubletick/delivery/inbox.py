@@ -27,12 +27,14 @@ class SeqWatermark:
     def add(self, seq: int, message_id: str) -> None:
         """Count message `seq`. The same seq under a new id means the sender started over
         (a restart): forget the old run rather than claim messages we never saw."""
-        if self._ids.get(seq, message_id) != message_id:
+        if seq <= self.value or self._ids.get(seq, message_id) != message_id:
+            # Only new ids are counted, so an old seq under a new id is a restart too.
             self._ids.clear()
             self.value = 0
         self._ids[seq] = message_id
         while self.value + 1 in self._ids:
             self.value += 1
+            del self._ids[self.value]  # below the watermark nothing needs remembering
 
 
 @dataclass
@@ -49,7 +51,10 @@ class Stored:
 class Inbox:
     """Received messages of one conversation, deduplicated by id."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int = 10_000) -> None:
+        if keep < 1:
+            raise LocalProtocolError("an inbox must keep at least one message")
+        self.keep = keep  # the newest `keep` ids are remembered; older copies look new
         self._stored: dict[str, Stored] = {}
         self._unshown: dict[str, None] = {}  # ids in arrival order: no scan of the history
         self._watermarks: dict[tuple[DeliveryState, str | None], SeqWatermark] = {}
@@ -65,6 +70,10 @@ class Inbox:
         self._stored[stored.id] = stored
         self._unshown[stored.id] = None
         self._count(DeliveryState.DELIVERED, stored)
+        while len(self._stored) > self.keep:
+            oldest = next(iter(self._stored))
+            del self._stored[oldest]
+            self._unshown.pop(oldest, None)
 
     def show(self, message_id: str, now: float) -> Stored | None:
         """Mark a stored message shown; None when it was shown before."""

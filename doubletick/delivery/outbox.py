@@ -14,7 +14,13 @@ from dataclasses import dataclass
 
 from doubletick.delivery.pacing import Backoff
 from doubletick.delivery.records import MessageInfo, RecipientInfo, StatusChange
-from doubletick.delivery.states import DeliveryState, Trigger, advance, aggregate
+from doubletick.delivery.states import (
+    DeliveryState,
+    LocalProtocolError,
+    Trigger,
+    advance,
+    aggregate,
+)
 from doubletick.delivery.wire import MessageAdded
 
 UNACKNOWLEDGED = (DeliveryState.PENDING, DeliveryState.SENT)
@@ -78,8 +84,15 @@ class Outbox:
     """Our messages in one conversation; produces StatusChange records as copies move."""
 
     def __init__(
-        self, conversation: str, me: str, backoff: Backoff, shared_clock: bool = False
+        self,
+        conversation: str,
+        me: str,
+        backoff: Backoff,
+        shared_clock: bool = False,
+        keep_settled: int = 1_000,
     ) -> None:
+        if keep_settled < 1:
+            raise LocalProtocolError("keep_settled must be at least 1")
         self.conversation = conversation
         self.me = me
         self.backoff = backoff
@@ -90,6 +103,10 @@ class Outbox:
         # still take a receipt that moves it.
         self._live: dict[str, Entry] = {}
         self._unread: dict[str, Entry] = {}
+        # Messages that need no more sending, oldest first: beyond `keep_settled` the oldest
+        # is forgotten, so memory stays bounded however long the conversation runs.
+        self._settled: dict[str, None] = {}
+        self.keep_settled = keep_settled
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self._entries.values())
@@ -115,12 +132,21 @@ class Outbox:
         """Keep the indexes true after `entry` changed."""
         if entry.next_send_at is not None or entry.state is DeliveryState.PENDING:
             self._live[entry.id] = entry
+            self._settled.pop(entry.id, None)
         else:
             self._live.pop(entry.id, None)
+            self._settled[entry.id] = None
         if any(copy.state in NOT_YET_READ for copy in entry.copies.values()):
             self._unread[entry.id] = entry
         else:
             self._unread.pop(entry.id, None)
+        while len(self._settled) > self.keep_settled:
+            self._forget(next(iter(self._settled)))
+
+    def _forget(self, message_id: str) -> None:
+        del self._settled[message_id]
+        del self._entries[message_id]
+        self._unread.pop(message_id, None)
 
     def apply(
         self,

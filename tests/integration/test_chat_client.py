@@ -248,3 +248,19 @@ def test_presence_is_learned_again_after_the_server_restarts(
         lambda: [p.online for p in alice_seen.presence] == [True, False, True],
         what="offline while away, online again after reconnecting",
     )
+
+
+def test_a_long_conversation_keeps_a_bounded_history(
+    server: ServerThread, auth: AuthServerThread, clients: ClientFactory
+) -> None:
+    channel = "private-dm-alice-bob"
+    alice, _ = clients("alice", server.info.ws_url, auth.url, keep_settled=3)
+    bob, bob_seen = clients("bob", server.info.ws_url, auth.url)
+    alice.join(channel, ["bob"])
+    bob.join(channel, ["alice"])
+    ids = [alice.send(channel, f"n{i}") for i in range(12)]
+    wait_until(lambda: len(bob_seen.received_ids()) == 12, what="all received")
+    wait_until(lambda: alice.message_state(channel, ids[-1]) is DeliveryState.DELIVERED)
+    kept = [info.id for info in alice.messages(channel)]
+    assert len(kept) <= 2 * 3
+    assert kept[-1] == ids[-1]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from doubletick.delivery import Backoff, DeliveryState
+import pytest
+
+from doubletick.delivery import Backoff, DeliveryState, LocalProtocolError
 
 from .conftest import Chat, make_chat
 
@@ -124,3 +126,31 @@ def test_acknowledged_messages_leave_the_outboxs_work_indexes(pair: Chat) -> Non
     entry = outbox.get("m1")
     assert entry is not None
     assert outbox.send_time(entry, lambda peer: True) is None
+
+
+def test_a_long_conversation_forgets_its_oldest_settled_messages() -> None:
+    chat = make_chat("alice", "bob", keep_settled=2)
+    chat.subscribe_all()
+    for n in (1, 2, 3):
+        chat["alice"].compose(f"text {n}", chat.now, message_id=f"m{n}")
+        chat.pump()
+    assert [info.id for info in chat["alice"].messages()] == ["m2", "m3"]
+    with pytest.raises(LocalProtocolError, match="no message of ours"):
+        chat["alice"].message_info("m1")
+    late = {"id": "m1", "recipient": "bob", "sender": "alice"}
+    assert chat["alice"].receive_event("client-message-read", late, chat.now) is None
+    assert chat["alice"].poll(chat.now).status_changes == ()
+
+
+def test_messages_still_in_flight_are_never_forgotten() -> None:
+    chat = make_chat("alice", "bob", keep_settled=1)
+    chat.subscribe_all()
+    for n in (1, 2, 3):
+        chat["alice"].compose(f"text {n}", chat.now, message_id=f"m{n}")
+    chat.pump(drop=lose_everything)
+    assert [info.id for info in chat["alice"].messages()] == ["m1", "m2", "m3"]
+
+
+def test_keeping_no_settled_messages_is_refused() -> None:
+    with pytest.raises(LocalProtocolError, match="keep_settled"):
+        make_chat("alice", "bob", keep_settled=0)

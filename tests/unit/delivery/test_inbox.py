@@ -61,3 +61,27 @@ def test_dropping_read_receipts_keeps_delivered_ones() -> None:
     queue.drop(DeliveryState.READ)
     assert queue.pop(inbox, "alice").state is DeliveryState.DELIVERED
     assert not queue
+
+
+def test_the_watermark_forgets_what_lies_below_it_and_still_sees_a_restart() -> None:
+    mark = SeqWatermark()
+    for seq in (1, 2, 3):
+        mark.add(seq, f"m{seq}")
+    assert mark.value == 3
+    assert mark._ids == {}  # nothing below the watermark is kept
+    mark.add(1, "after-restart")  # an old seq under a new id: the sender started over
+    assert mark.value == 1
+
+
+def test_an_inbox_remembers_only_its_newest_ids() -> None:
+    inbox = Inbox(keep=2)
+    for n in (1, 2, 3):
+        inbox.store(Stored(f"m{n}", "bob", n, float(n)))
+    assert inbox.get("m1") is None
+    assert inbox.unshown() == ["m2", "m3"]
+    assert inbox.watermark(DeliveryState.DELIVERED, "bob") == 3
+
+
+def test_an_inbox_must_keep_something() -> None:
+    with pytest.raises(LocalProtocolError, match="at least one"):
+        Inbox(keep=0)

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.latency import LatencyStore
 from app.stores import ChatStore, MessageItem
 from app.ticks import tick_html, tooltip
-from app.views import ChatPane, LatencyTimeline, RenderBudget, header_html, stats_html
+from app.views import ChatPane, LatencyTimeline, bubble_html, header_html, stats_html
 from doubletick.delivery import DeliveryState, StatusChange
 
 S, R = DeliveryState.SENT, DeliveryState.READ
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def own(n: int) -> MessageItem:
@@ -31,35 +25,49 @@ def test_tick_html_has_label_state_and_step_times() -> None:
     assert "Sent " in tooltip(item) and "(+250 ms)" in tooltip(item)
 
 
+def texts(pane: ChatPane) -> list[str]:
+    return [item.text for item in pane.drawn()]
+
+
+def order(row_view: Any) -> int:
+    return int(row_view.styles["order"])
+
+
 def test_chat_pane_updates_ticks_in_place() -> None:
     store = ChatStore(max_messages=10)
-    pane = ChatPane(store=store, render_rate=100)
+    pane = ChatPane(store=store)
     item = own(1)
     store._new.append(item)
     store.publish()
-    (message,) = pane.feed.objects
-    tick = message.footer_objects[0]
-    assert 'aria-label="Sending"' in tick.object
+    (row,) = pane._rows
+    assert pane.feed.objects == [row.view] and "text 1" in row.bubble.object
+    assert 'aria-label="Sending"' in row.tick.object
     change = StatusChange("m1", "c", "alice", "bob", S, R, 1.0, R)
     store.apply_change(change, observed_at=5.0, reached_at=4.0)
-    assert pane.feed.objects == [message] and 'aria-label="Read"' in tick.object
+    assert pane.feed.objects == [row.view] and 'aria-label="Read"' in row.tick.object
 
 
-def test_chat_pane_draws_within_its_budget_and_keeps_the_newest() -> None:
+def test_chat_pane_draws_every_new_message_at_once_and_keeps_the_newest() -> None:
     store = ChatStore(max_messages=100)
-    pane = ChatPane(store=store, max_rendered=3, render_rate=2)
-    clock = Clock()
-    pane._budget = RenderBudget(rate=2, burst=3, clock=clock)
+    pane = ChatPane(store=store, max_rendered=3)
     for n in range(10):
         store.queue_own(f"m{n}", f"text {n}", at=0.0)
     store.publish()
-    assert [m.object for m in pane.feed.objects] == ["text 7", "text 8", "text 9"]
-    assert "7 arrived faster than drawn" in pane.shown.object
-    clock.now = 1.0  # two more may be drawn
-    for n in range(10, 15):
+    assert texts(pane) == ["text 7", "text 8", "text 9"]
+    views = list(pane.feed.objects)
+    for n in range(10, 12):
         store.queue_own(f"m{n}", f"text {n}", at=0.0)
     store.publish()
-    assert [m.object for m in pane.feed.objects] == ["text 9", "text 13", "text 14"]
+    assert texts(pane) == ["text 9", "text 10", "text 11"]
+    assert pane.feed.objects == views  # rows are refilled where they are
+    newest_lowest = sorted(pane._rows, key=lambda row: order(row.view))
+    assert [row.item.text for row in newest_lowest if row.item] == ["text 11", "text 10", "text 9"]
+
+
+def test_bubble_shows_author_and_escaped_text() -> None:
+    item = MessageItem(message_id="m", text="<b>hi</b>", author="Bob", own=False)
+    markup = bubble_html(item, shown_at=0.0)
+    assert "&lt;b&gt;hi&lt;/b&gt;" in markup and 'aria-label="Bob at ' in markup
 
 
 def test_clearing_the_store_empties_the_feed() -> None:
@@ -68,7 +76,7 @@ def test_clearing_the_store_empties_the_feed() -> None:
     store.queue_own("m1", "hi", at=0.0)
     store.publish()
     store.clear()
-    assert pane.feed.objects == []
+    assert pane.drawn() == [] and not any(view.visible for view in pane.feed.objects)
 
 
 def test_header_shows_presence_and_typing() -> None:
@@ -94,9 +102,9 @@ def test_timeline_streams_each_batch_into_its_source() -> None:
 
 def test_messages_that_scrolled_out_are_not_drawn_again() -> None:
     store = ChatStore(max_messages=100)
-    pane = ChatPane(store=store, max_rendered=2, render_rate=100)
+    pane = ChatPane(store=store, max_rendered=2)
     for n in range(6):
         store.queue_own(f"m{n}", f"text {n}", at=0.0)
         store.publish()
-    assert [m.object for m in pane.feed.objects] == ["text 4", "text 5"]
-    assert pane._undrawn == 0 and len(pane._free) == 0
+    assert texts(pane) == ["text 4", "text 5"]
+    assert len(pane.feed.objects) == 2 and len(pane._free) == 0

@@ -39,6 +39,7 @@ from doubletick.embedded import Account, EmbeddedRuntime
 log = logging.getLogger(__name__)
 
 GIVE_UP_AFTER = 20.0  # seconds a message may wait for a connection before it FAILS
+LATENCY_PERIOD = 0.25  # seconds between updates of the latency timeline and percentiles
 QUEUE_LIMIT = 50_000  # events between two drains; beyond it the oldest are dropped
 CONTROLS = ("online", "chat_open", "read_receipts", "delay_ms", "jitter_ms")
 WORDS = (
@@ -104,7 +105,7 @@ class DashboardSession:
         self.store = DashboardStore(
             alice=ChatStore(display_name="Alice", peer_name="Bob"),
             bob=ChatStore(display_name="Bob", peer_name="Alice"),
-            latency=LatencyStore(),
+            latency=LatencyStore(flush_every=LATENCY_PERIOD),
             inspector=InspectorStore(users=("Alice", "Bob")),
             endpoint=endpoint.describe(),
             restartable=endpoint.restartable,
@@ -196,7 +197,7 @@ class DashboardSession:
             if to_read[role] and store.chat_open and not self._closed:
                 self.clients[role].mark_read(self.channel, to_read[role])
             store.publish(now)
-        self.store.latency.flush()
+        self.store.latency.flush(now)
         self.store.inspector.flush(now)
         if self._dropped != self.store.dropped_events:
             self.store.dropped_events = self._dropped

@@ -1,4 +1,4 @@
-"""The dashboard under load: the automatic conversation at 50 messages/s for 60 s.
+"""The dashboard under load: the automatic conversation at 50 messages/s for 60 s (or more).
 
     .venv/bin/python -m bench.dashboard_load [--rates 10,50] [--duration 60] [--out PATH]
 
@@ -9,10 +9,12 @@ sets the rate through the URL (`?rate=50`), then presses "Automatic conversation
 - server CPU (% of one core) and RSS before and after the run;
 - tick delay: from the moment a client thread observed a receipt (`data-changed-at` on the
   tick, wall clock) to the first animation frame after the browser applied that tick's
-  update; only drawn messages have ticks (a pane draws a few per second, see app/views.py);
+  update, over the whole run and over its first and last 60 s (growth means the page falls
+  behind); a pane draws every message and keeps the newest 15 (see app/views.py);
 - receipt latencies the clients measured (the exported CSV): send -> delivered and
   delivered -> read, and how many messages got through;
-- the browser's JS heap before and after.
+- the browser's JS heap (after a forced garbage collection) and the number of Bokeh models in
+  the page before and after, and heap and server RSS every 30 s.
 
 Writes `bench/results/dashboard.json` and prints a markdown table.
 """
@@ -30,12 +32,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, cpu_seconds, machine_facts, percentile, rss_bytes
 
 RESULTS = ROOT / "bench" / "results" / "dashboard.json"
+WINDOW = 60.0  # seconds: tick delays of the first and of the last window are reported apart
+SAMPLE_EVERY = 30  # seconds between heap and RSS samples
 EXPORT_TIMEOUT = 180.0  # seconds the page may take to catch up after the conversation stops
 READY_RE = re.compile(r"Bokeh app running at: (http://\S+)")
 CHROMIUM_ARGS = [
@@ -57,7 +63,7 @@ WATCH_TICKS = """() => {
     const match = re.exec(event.value);
     if (match === null) return;
     const observed = Number(match[2]);
-    requestAnimationFrame(() => window.__tickDelays.push(Date.now() - observed));
+    requestAnimationFrame(() => window.__tickDelays.push([Date.now(), Date.now() - observed]));
   });
 }"""
 
@@ -133,15 +139,21 @@ def run(rate: float, duration: float) -> dict[str, Any]:
             page.wait_for_function("() => window.Bokeh !== undefined && Bokeh.documents.length")
             expect(page.locator('.dt-peer[data-online="true"]')).to_have_count(2, timeout=30_000)
             page.evaluate(WATCH_TICKS)
-            before = snapshot(server.pid, page)
+            cdp = page.context.new_cdp_session(page)
+            before = snapshot(server.pid, page, cdp)
             page.get_by_role("button", name="Automatic conversation").click()
+            started_ms = page.evaluate("() => Date.now()")
             started, cpu_start = time.monotonic(), cpu_seconds(server.pid)
-            cpu_samples = sample_cpu(server.pid, duration)
+            take = partial(snapshot, server.pid, page, cdp)
+            cpu_samples, memory = sample(server.pid, duration, take)
             cpu_used = cpu_seconds(server.pid) - cpu_start
             elapsed = time.monotonic() - started
             page.get_by_role("button", name="Automatic conversation").click()
-            after = snapshot(server.pid, page)
-            delays = page.evaluate("() => window.__tickDelays")
+            after = snapshot(server.pid, page, cdp)
+            delays = [
+                ((at - started_ms) / 1000, delay)
+                for at, delay in page.evaluate("() => window.__tickDelays")
+            ]
             stopped = time.monotonic()
             latencies = exported_latencies(page)  # answered once the page caught up
             catch_up = time.monotonic() - stopped
@@ -160,33 +172,57 @@ def run(rate: float, duration: float) -> dict[str, Any]:
         "server_cpu_percent_of_one_core": round(100 * cpu_used / elapsed, 1),
         "server_cpu_percent_max_1s": max(cpu_samples, default=0.0),
         "server_cpu_percent_per_second": cpu_samples,
-        "server_rss_mb_before": round(before["rss"] / 2**20, 1),
-        "server_rss_mb_after": round(after["rss"] / 2**20, 1),
+        "server_rss_mb_before": before["rss_mb"],
+        "server_rss_mb_after": after["rss_mb"],
         "browser_js_heap_mb_before": before["heap_mb"],
         "browser_js_heap_mb_after": after["heap_mb"],
-        "tick_delay_ms": summary(delays),
+        "bokeh_models_before": before["models"],
+        "bokeh_models_after": after["models"],
+        f"memory_every_{SAMPLE_EVERY}s": memory,
+        "tick_delay_ms": summary([delay for _, delay in delays]),
+        f"tick_delay_ms_first_{WINDOW:g}s": summary([d for at, d in delays if at < WINDOW]),
+        f"tick_delay_ms_last_{WINDOW:g}s": summary(
+            [d for at, d in delays if elapsed - WINDOW <= at <= elapsed]
+        ),
         "receipt_latency_ms": latencies,
         "seconds_to_answer_export_after_stop": round(catch_up, 1),
         "pane_counts": dict(zip(("alice", "bob"), counts, strict=True)),
     }
 
 
-def snapshot(pid: int, page: Any) -> dict[str, float]:
-    heap = page.evaluate("() => performance.memory ? performance.memory.usedJSHeapSize : 0")
-    return {"rss": rss_bytes(pid), "heap_mb": round(heap / 2**20, 1)}
+PAGE_FACTS = """() => ({
+  heap: performance.memory ? performance.memory.usedJSHeapSize : 0,
+  models: Bokeh.documents[0]._all_models.size,
+})"""
 
 
-def sample_cpu(pid: int, duration: float) -> list[float]:
-    """CPU % of one core, once a second, for `duration` seconds."""
-    samples, tick = [], threading.Event()
-    deadline = time.monotonic() + duration
-    last_cpu, last_at = cpu_seconds(pid), time.monotonic()
+def snapshot(pid: int, page: Any, cdp: Any) -> dict[str, float]:
+    """Server RSS, and the page's JS heap after a garbage collection and its Bokeh models."""
+    cdp.send("HeapProfiler.collectGarbage")
+    facts = page.evaluate(PAGE_FACTS)
+    return {
+        "rss_mb": round(rss_bytes(pid) / 2**20, 1),
+        "heap_mb": round(facts["heap"] / 2**20, 1),
+        "models": facts["models"],
+    }
+
+
+def sample(
+    pid: int, duration: float, take: Callable[[], dict[str, float]]
+) -> tuple[list[float], list[dict[str, float]]]:
+    """CPU % of one core once a second, and `take()` every `SAMPLE_EVERY` s, for `duration`."""
+    samples, memory, tick = [], [], threading.Event()
+    started = time.monotonic()
+    deadline = started + duration
+    last_cpu, last_at = cpu_seconds(pid), started
     while time.monotonic() < deadline:
         tick.wait(min(1.0, max(0.0, deadline - time.monotonic())))  # the sampling period
         cpu, at = cpu_seconds(pid), time.monotonic()
         samples.append(round(100 * (cpu - last_cpu) / max(at - last_at, 1e-6), 1))
         last_cpu, last_at = cpu, at
-    return samples
+        if len(samples) % SAMPLE_EVERY == 0:
+            memory.append({"t": round(at - started), **take()})
+    return samples, memory
 
 
 def exported_latencies(page: Any) -> dict[str, Any]:
@@ -253,7 +289,23 @@ def _rows(result: dict[str, Any]) -> list[tuple[str, str]]:
             "browser JS heap before → after",
             f"{result['browser_js_heap_mb_before']} → {result['browser_js_heap_mb_after']} MB",
         ),
+        (
+            f"JS heap / server RSS every {SAMPLE_EVERY} s",
+            ", ".join(
+                f"{m['heap_mb']:g}/{m['rss_mb']:g}" for m in result[f"memory_every_{SAMPLE_EVERY}s"]
+            )
+            + " MB",
+        ),
         ("receipt → tick on the page (p50 / p95 / p99)", triple(result["tick_delay_ms"])),
+        (
+            f"receipt → tick, first {WINDOW:g} s",
+            triple(result[f"tick_delay_ms_first_{WINDOW:g}s"]),
+        ),
+        (f"receipt → tick, last {WINDOW:g} s", triple(result[f"tick_delay_ms_last_{WINDOW:g}s"])),
+        (
+            "Bokeh models in the page before → after",
+            f"{result['bokeh_models_before']} → {result['bokeh_models_after']}",
+        ),
         ("send → delivered (p50 / p95 / p99)", triple(latencies.get("delivered", latencies))),
         ("delivered → read (p50 / p95 / p99)", triple(latencies.get("read", latencies))),
         ("export answered after the stop", f"{result['seconds_to_answer_export_after_stop']} s"),

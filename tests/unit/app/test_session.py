@@ -9,6 +9,7 @@ import threading
 import pytest
 import requests
 
+from app.latency import LatencyStore
 from app.session import DashboardSession
 from doubletick.delivery import DeliveryState
 from doubletick.embedded import EmbeddedRuntime
@@ -92,6 +93,10 @@ def test_own_offline_message_fails_and_retry_sends_it(open_session: SessionFacto
     settle(session, lambda: item.state is R, "retried and read")
 
 
+def published(latency: LatencyStore) -> int:
+    return sum(int(values["count"]) for values in latency.stats.values())
+
+
 def test_latency_points_and_percentiles_are_recorded(session: DashboardSession) -> None:
     items = [session.store.alice.send(f"m{i}") for i in range(5)]
     settle(
@@ -99,8 +104,9 @@ def test_latency_points_and_percentiles_are_recorded(session: DashboardSession) 
         lambda: all(i is not None and i.state is R for i in items),
         "all read",
     )
-    session.drain()  # the flush after the last change
-    stats = session.store.latency.stats
+    latency = session.store.latency
+    settle(session, lambda: published(latency) == latency.count(), "every point published")
+    stats = latency.stats
     assert 0 < stats["delivered"]["p50"] <= stats["delivered"]["p99"] < 5000
     reader = csv.DictReader(io.StringIO(session.store.latency.to_csv()))
     table = list(reader)

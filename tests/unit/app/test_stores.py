@@ -130,6 +130,17 @@ def test_latency_store_streams_batches_and_keeps_percentiles() -> None:
     assert store.to_csv().count("\n") == 22
 
 
+def test_latency_store_publishes_at_most_once_per_period() -> None:
+    store = LatencyStore(flush_every=0.25)
+    store.add(change("a", S, D, since_sent=0.01), wall_at=1.0)
+    store.flush(now=10.0)
+    store.add(change("b", S, D, since_sent=0.02), wall_at=1.1)
+    store.flush(now=10.1)
+    assert store.batches == 1 and store.stats["delivered"]["count"] == 1
+    store.flush(now=10.25)
+    assert store.batches == 2 and store.last_batch["message"] == ["b"]
+
+
 def test_latency_store_clear_forgets_everything() -> None:
     store = LatencyStore()
     store.add(change("m", S, D, since_sent=0.01), wall_at=1.0)

@@ -1,6 +1,7 @@
 """The dashboard's views: they watch the stores and render; every decision is in the stores.
 
-A chat pane draws every message as a light row (a bubble and a tick, both HTML panes) and keeps
+A chat pane draws every message as a Panel `ChatMessage` holding a light bubble and, in its
+footer, a tick (both HTML panes updated in place), and keeps
 at most `max_rendered` rows: a new message refills the oldest row, and the rows never move in
 the page, their CSS `order` does. So at 50 messages/s the page holds a fixed set of Bokeh
 models and sees only text and style changes. Measured in chromium at 50/s: recycled
@@ -36,6 +37,8 @@ COUNTS_PERIOD = 0.5  # seconds between updates of a pane's "sent N, received M" 
 # Rows are drawn bottom-up, the newest lowest (CSS `order`): a feed scrolled to its end stays
 # there as messages arrive, and one scrolled up stays put.
 NEWEST_AT_BOTTOM = ":host { flex-direction: column-reverse !important; }"
+# the bubble draws its own avatar; ChatMessage's avatar column would show an empty circle
+NO_AVATAR_COLUMN = ":host(.left), .avatar { display: none !important; }"
 OWN_BUBBLE, PEER_BUBBLE = "#d9fdd3", "#f0f2f5"  # WhatsApp's
 AVATAR_STYLE = (
     "flex:none;width:28px;height:28px;border-radius:50%;background:#dfe5e7;color:#54656f;"
@@ -82,9 +85,24 @@ class MessageRow:
     def __init__(self) -> None:
         self.bubble = pn.pane.HTML("", margin=0, sizing_mode="stretch_width")
         self.tick = pn.pane.HTML("", margin=(0, 0, 4, 0), align="end", width=90)
-        self.view = pn.Row(
+        # A Panel ChatMessage holding our own light bubble: the bubble and the tick are
+        # updated in place, so a reused row sends the page text changes, never new models.
+        # (Its own visibility is left alone: ChatMessage hands it to its avatar column too.)
+        self.message = pn.chat.ChatMessage(
             self.bubble,
-            self.tick,
+            footer_objects=[self.tick],
+            show_avatar=False,
+            show_user=False,
+            show_timestamp=False,
+            show_reaction_icons=False,
+            show_copy_icon=False,
+            show_edit_icon=False,
+            show_activity_dot=False,
+            sizing_mode="stretch_width",
+            stylesheets=[NO_AVATAR_COLUMN],
+        )
+        self.view = pn.Column(
+            self.message,
             css_classes=["dt-message"],
             sizing_mode="stretch_width",
             margin=(3, 8),

@@ -38,20 +38,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT, cpu_seconds, machine_facts, percentile, rss_bytes
+from doubletick.testing import CHROMIUM_ARGS
 
 RESULTS = ROOT / "bench" / "results" / "dashboard.json"
 WINDOW = 60.0  # seconds: tick delays of the first and of the last window are reported apart
 SAMPLE_EVERY = 30  # seconds between heap and RSS samples
 EXPORT_TIMEOUT = 180.0  # seconds the page may take to catch up after the conversation stops
 READY_RE = re.compile(r"Bokeh app running at: (http://\S+)")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Records, for every tick update the browser applies, how long after the client observed the
 # receipt the next frame was drawn (Panel sends the HTML pane's text, escaped or not).
 WATCH_TICKS = """() => {
@@ -133,7 +126,7 @@ def run(rate: float, duration: float) -> dict[str, Any]:
     server = DashboardProcess()
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            browser = playwright.chromium.launch(executable_path=chromium, args=list(CHROMIUM_ARGS))
             page = browser.new_page(viewport={"width": 1400, "height": 1500})
             page.goto(f"{server.url}?rate={rate:g}")
             page.wait_for_function("() => window.Bokeh !== undefined && Bokeh.documents.length")

@@ -27,6 +27,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+# Flags for a headless Debian chromium on a machine without network (Playwright's own browser
+# downloads are not used): the UI tests and the dashboard benchmark launch it with these.
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
 if TYPE_CHECKING:
     from doubletick.server import ServerConfig, ServerInfo, ServerThread
 

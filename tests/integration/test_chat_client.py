@@ -95,15 +95,28 @@ def clients(tmp_path: Path) -> Iterator[ClientFactory]:
         client.close()
 
 
+DM, DM_PRESENCE = "private-dm-alice-bob", "presence-dm-alice-bob"
+
+
+def dm_pair(
+    clients: ClientFactory, ws_url: str, auth_url: str, **alice_options: object
+) -> tuple[tuple[ChatClient, Seen], tuple[ChatClient, Seen]]:
+    """Alice and Bob in their dm conversation, with its presence channel for online state."""
+    alice, alice_seen = clients("alice", ws_url, auth_url, **alice_options)
+    bob, bob_seen = clients("bob", ws_url, auth_url)
+    alice.join(DM, ["bob"], presence=DM_PRESENCE)
+    bob.join(DM, ["alice"], presence=DM_PRESENCE)
+    return (alice, alice_seen), (bob, bob_seen)
+
+
 def test_two_clients_reach_delivered_then_read_and_log_every_transition(
     server: ServerThread, auth: AuthServerThread, clients: ClientFactory, tmp_path: Path
 ) -> None:
     log = EventLog(tmp_path / "events.sqlite")
-    alice, alice_seen = clients("alice", server.info.ws_url, auth.url, event_log=log)
-    bob, bob_seen = clients("bob", server.info.ws_url, auth.url)
-    channel = "private-dm-alice-bob"
-    alice.join(channel, ["bob"], presence="presence-dm-alice-bob")
-    bob.join(channel, ["alice"], presence="presence-dm-alice-bob")
+    (alice, alice_seen), (bob, bob_seen) = dm_pair(
+        clients, server.info.ws_url, auth.url, event_log=log
+    )
+    channel = DM
     message_id = alice.send(channel, "hello bob")
     wait_until(lambda: message_id in bob_seen.received_ids(), what="bob receives")
     wait_until(lambda: alice.message_state(channel, message_id) is DeliveryState.DELIVERED)
@@ -124,11 +137,8 @@ def test_two_clients_reach_delivered_then_read_and_log_every_transition(
 def test_a_message_to_an_offline_peer_stays_sent_until_the_peer_returns(
     server: ServerThread, auth: AuthServerThread, clients: ClientFactory
 ) -> None:
-    channel, presence = "private-dm-alice-bob", "presence-dm-alice-bob"
-    alice, alice_seen = clients("alice", server.info.ws_url, auth.url)
-    bob, bob_seen = clients("bob", server.info.ws_url, auth.url)
-    alice.join(channel, ["bob"], presence=presence)
-    bob.join(channel, ["alice"], presence=presence)
+    channel = DM
+    (alice, alice_seen), (bob, bob_seen) = dm_pair(clients, server.info.ws_url, auth.url)
     wait_until(lambda: any(p.online for p in alice_seen.presence), what="bob online")
     bob.set_online(False)
     wait_until(lambda: any(not p.online for p in alice_seen.presence), what="bob offline")
@@ -237,11 +247,7 @@ def test_server_info_urls_agree(server: ServerThread) -> None:
 def test_presence_is_learned_again_after_the_server_restarts(
     server: ServerThread, auth: AuthServerThread, clients: ClientFactory
 ) -> None:
-    channel, presence = "private-dm-alice-bob", "presence-dm-alice-bob"
-    alice, alice_seen = clients("alice", server.info.ws_url, auth.url)
-    bob, _ = clients("bob", server.info.ws_url, auth.url)
-    alice.join(channel, ["bob"], presence=presence)
-    bob.join(channel, ["alice"], presence=presence)
+    (_, alice_seen), _ = dm_pair(clients, server.info.ws_url, auth.url)
     wait_until(lambda: [p.online for p in alice_seen.presence] == [True], what="bob online")
     server.restart()
     wait_until(

@@ -13,17 +13,10 @@ from typing import Any
 
 import pytest
 
+from doubletick.testing import CHROMIUM_ARGS
 from tests.requirements import require
 
 APP_SCRIPT = Path(__file__).resolve().parents[2] / "app" / "dashboard.py"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ENDPOINT_VARIABLES = ("PUSHER_URL", "DOUBLETICK_WS_URL", "DOUBLETICK_AUTH_URL")
 
 
@@ -97,7 +90,7 @@ def browser() -> Iterator[Any]:
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
-            executable_path=shutil.which("chromium") or executable, args=CHROMIUM_ARGS
+            executable_path=shutil.which("chromium") or executable, args=list(CHROMIUM_ARGS)
         )
         yield launched
         launched.close()
